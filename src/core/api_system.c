@@ -1,0 +1,136 @@
+/* api_system.c: the daemon's own endpoints: /health, /ready, /metrics, whoami, reload.
+ *
+ * /health and /ready are public and answer without touching the disk beyond cheap
+ * queries, so that a load balancer or systemd can poll them often.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "core/core_internal.h"
+#include "security/security.h"
+#include "store/store.h"
+#include "ward_build.h"
+
+static void send_json(struct http_resp *resp, int status, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+	resp->status = status;
+	resp->content_type = "application/json";
+	buf_puts(&resp->body, s ? s : "{}");
+	buf_putc(&resp->body, '\n');
+	free(s);
+	json_decref(j);
+}
+
+json_t *core_json_time(int64_t ms)
+{
+	if (ms <= 0)
+		return json_null();
+	char t[32];
+	ward_fmt_rfc3339(ms, t);
+	return json_string(t);
+}
+
+void core_send_data(struct http_resp *resp, int status, json_t *data)
+{
+	char *s = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+	http_resp_json(resp, status, s);
+	free(s);
+	json_decref(data);
+}
+
+static void h_health(struct http_req *req, struct http_resp *resp, void *arg)
+{
+	struct ward_ctx *ctx = arg;
+	struct daemon *d = ctx->internal;
+	bool ok = true;
+	json_t *comp = json_object();
+
+	struct conf *c = ward_conf_get(ctx);
+	pthread_mutex_lock(&d->conf_lock);
+	int64_t loaded = d->loaded_ms;
+	pthread_mutex_unlock(&d->conf_lock);
+	json_object_set_new(comp, "config",
+			    json_pack("{s:s,s:s,s:o,s:b}", "status", "ok", "source",
+				      conf_source(c), "loaded_at", core_json_time(loaded),
+				      "last_reload_ok", atomic_load(&d->reload_ok) != 0));
+	conf_unref(c);
+
+	int sv = store_schema_version_total(ctx->store);
+	if (sv < 0)
+		ok = false;
+	json_object_set_new(comp, "store",
+			    json_pack("{s:s,s:s,s:i,s:I}", "status", sv < 0 ? "error" : "ok",
+				      "backend", store_backend_name(ctx->store), "schema_version",
+				      sv, "size_bytes", (json_int_t)store_size_bytes(ctx->store)));
+	uint64_t seq = 0;
+	char hash[2 * WARD_SHA256_LEN + 1];
+	audit_head(ctx->audit, &seq, hash);
+	json_object_set_new(comp, "audit",
+			    json_pack("{s:s,s:I}", "status", "ok", "seq", (json_int_t)seq));
+	json_object_set_new(comp, "http",
+			    json_pack("{s:s,s:i}", "status", "ok", "inflight",
+				      ctx->http ? http_server_inflight(ctx->http) : 0));
+	json_t *j = json_pack("{s:s,s:s,s:s,s:f,s:o}", "status", ok ? "ok" : "degraded",
+			      "version", WARD_VERSION_STR, "revision", WARD_REVISION,
+			      "uptime_seconds", (double)(ward_now_ms() - ctx->start_ms) / 1000.0,
+			      "components", comp);
+	send_json(resp, ok ? 200 : 503, j);
+}
+
+static void h_ready(struct http_req *req, struct http_resp *resp, void *arg)
+{
+	struct ward_ctx *ctx = arg;
+	struct daemon *d = ctx->internal;
+	if (atomic_load(&d->ready))
+		send_json(resp, 200, json_pack("{s:s}", "status", "ready"));
+	else
+		send_json(resp, 503,
+			  json_pack("{s:s,s:s}", "status", "not ready", "reason",
+				    "starting up or shutting down"));
+}
+
+static void h_metrics(struct http_req *req, struct http_resp *resp, void *arg)
+{
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	metric_write_all(&resp->body);
+}
+
+static void h_whoami(struct http_req *req, struct http_resp *resp, void *arg)
+{
+	core_send_data(resp, 200,
+		       json_pack("{s:s,s:s,s:s}", "id", req->actor.id, "name", req->actor.name,
+				 "role", http_role_name(req->actor.role)));
+}
+
+static void h_reload(struct http_req *req, struct http_resp *resp, void *arg)
+{
+	struct ward_ctx *ctx = arg;
+	struct ward_err err;
+	ward_err_clear(&err);
+	if (ward_reload(ctx, req, &err) != 0) {
+		http_resp_error(resp, 400, "bad_data", "configuration rejected, the old one stays "
+				"in force:\n%s", err.msg);
+		return;
+	}
+	struct daemon *d = ctx->internal;
+	struct conf *c = ward_conf_get(ctx);
+	pthread_mutex_lock(&d->conf_lock);
+	int64_t loaded = d->loaded_ms;
+	pthread_mutex_unlock(&d->conf_lock);
+	core_send_data(resp, 200,
+		       json_pack("{s:s,s:o}", "source", conf_source(c), "loaded_at",
+				 core_json_time(loaded)));
+	conf_unref(c);
+}
+
+void core_api_register(struct ward_ctx *ctx)
+{
+	http_route("GET", "/health", ROLE_PUBLIC, h_health, ctx);
+	http_route("GET", "/ready", ROLE_PUBLIC, h_ready, ctx);
+	http_route("GET", "/metrics", ROLE_PUBLIC, h_metrics, ctx);
+	http_route("GET", "/api/v1/whoami", ROLE_VIEWER, h_whoami, ctx);
+	http_route("POST", "/api/v1/reload", ROLE_ADMIN, h_reload, ctx);
+	core_api_tokens_register(ctx);
+	core_api_audit_register(ctx);
+}
