@@ -283,6 +283,7 @@ int ward_serve(const struct ward_serve_opts *opts)
 	struct buf path = BUF_INIT;
 	struct conf *c = NULL;
 	size_t started = 0;
+	bool serving = false;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (ward_crypto_init() != 0) {
@@ -308,6 +309,16 @@ int ward_serve(const struct ward_serve_opts *opts)
 	d.loaded_ms = ward_now_ms();
 	atomic_store(&d.reload_ok, 1);
 	atomic_store(&d.reload_ok_ms, d.loaded_ms);
+
+	/* Bind first: a taken address must fail before anything is written. */
+	struct http_config hc = *(const struct http_config *)conf_section(c, "server");
+	if (opts->listen)
+		hc.listen = (char *)opts->listen;
+	ctx.http = http_server_bind(&hc, &err);
+	if (!ctx.http) {
+		fail_line("", &err);
+		goto out;
+	}
 
 	data_dir = core_data_dir_of(c, opts->data_dir);
 	if (open_data_dir(data_dir, &d.lock_fd, &err) != 0) {
@@ -355,17 +366,14 @@ int ward_serve(const struct ward_serve_opts *opts)
 		}
 	}
 
-	struct http_config hc = *(const struct http_config *)conf_section(c, "server");
-	if (opts->listen)
-		hc.listen = (char *)opts->listen;
 	struct http_hooks hooks = {.auth_failed = on_auth_failed,
 				   .request_done = on_request_done,
 				   .arg = &ctx};
-	ctx.http = http_server_start(&hc, ctx.store, &hooks, &err);
-	if (!ctx.http) {
+	if (http_server_serve(ctx.http, ctx.store, &hooks, &err) != 0) {
 		fail_line("", &err);
 		goto out;
 	}
+	serving = true;
 
 	char port[16];
 	snprintf(port, sizeof(port), "%d", http_server_port(ctx.http));
@@ -391,6 +399,7 @@ int ward_serve(const struct ward_serve_opts *opts)
 	atomic_store(&d.ready, false);
 	http_server_stop(ctx.http, STOP_GRACE_MS);
 	ctx.http = NULL;
+	serving = false;
 	code = WARD_EXIT_OK;
 out:
 	while (started > 0) {
@@ -398,8 +407,10 @@ out:
 		if (m->stop)
 			m->stop(&ctx);
 	}
-	if (ctx.http)
+	if (ctx.http && serving)
 		http_server_stop(ctx.http, 0);
+	else if (ctx.http)
+		http_server_discard(ctx.http);
 	if (ctx.audit) {
 		if (code == WARD_EXIT_OK)
 			ward_audit_system(&ctx, "system.stop", "ward", "ok", NULL);

@@ -123,11 +123,18 @@ int http_parse_listen(const char *s, void *sa_out, size_t *sa_len, size_t sa_cap
 		      struct ward_err *err);
 
 struct http_server;
-/* Starts listening. Fails (NULL, err "127.0.0.1:9797: address already in use; stop the
- * other process or set server.listen") when the address cannot be bound. store is used
- * for token lookups. */
+/* Two steps, so that the daemon learns that its address is taken before it writes
+ * anything: http_server_bind() binds the socket (NULL, err "127.0.0.1:9797: address
+ * already in use; stop the other process or set server.listen"); http_server_serve()
+ * then starts answering, using store for token lookups. */
+struct http_server *http_server_bind(const struct http_config *cfg, struct ward_err *err);
+int http_server_serve(struct http_server *s, struct store *store, const struct http_hooks *hooks,
+		      struct ward_err *err);
+/* Both at once. */
 struct http_server *http_server_start(const struct http_config *cfg, struct store *store,
 				      const struct http_hooks *hooks, struct ward_err *err);
+/* Closes a server that was bound but never served. NULL-safe. */
+void http_server_discard(struct http_server *s);
 /* Applies new limits without dropping connections (listen/TLS changes need a restart). */
 void http_server_set_limits(struct http_server *s, const struct http_limits *limits);
 /* The bound port (useful with port 0). */

@@ -38,6 +38,8 @@ struct http_server {
 	struct ratelimit *rl;
 	atomic_int inflight;
 	char *tls_cert, *tls_key; /* PEM text; MHD reads it until stop */
+	char *listen;
+	unsigned threads;
 };
 
 struct req_state {
@@ -395,53 +397,77 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	ward_log(LOG_DEBUG, "http server", "detail", msg, NULL);
 }
 
-struct http_server *http_server_start(const struct http_config *cfg, struct store *store,
-				      const struct http_hooks *hooks, struct ward_err *err)
+/* Frees what bind and serve set up (not the MHD daemon). */
+static void server_free(struct http_server *s)
+{
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	ratelimit_free(s->rl);
+	free(s->tls_cert);
+	free(s->tls_key);
+	free(s->listen);
+	pthread_mutex_destroy(&s->lim_lock);
+	free(s);
+}
+
+struct http_server *http_server_bind(const struct http_config *cfg, struct ward_err *err)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, register_metrics);
 
 	struct http_server *s = ward_xcalloc(1, sizeof(*s));
-	s->store = store;
-	if (hooks)
-		s->hooks = *hooks;
 	s->lim = cfg->limits;
+	s->threads = cfg->threads > 0 ? (unsigned)cfg->threads : 4;
 	pthread_mutex_init(&s->lim_lock, NULL);
 	s->rl = ratelimit_new();
 	s->listen_fd = -1;
-
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-#ifdef __linux__
-	flags |= MHD_USE_EPOLL;
-#endif
+	s->listen = ward_strdup(cfg->listen ? cfg->listen : "127.0.0.1:9797");
 	if (cfg->tls_cert_file) {
 		size_t n;
 		if (ward_read_file(cfg->tls_cert_file, MAX_TLS_FILE_BYTES, &s->tls_cert, &n, err) !=
 			    0 ||
 		    ward_read_file(cfg->tls_key_file, MAX_TLS_FILE_BYTES, &s->tls_key, &n, err) != 0)
 			goto fail;
-		flags |= MHD_USE_TLS;
 	}
-	const char *listen_addr = cfg->listen ? cfg->listen : "127.0.0.1:9797";
-	s->listen_fd = http_listen_socket(listen_addr, &s->port, err);
+	s->listen_fd = http_listen_socket(s->listen, &s->port, err);
 	if (s->listen_fd < 0)
 		goto fail;
+	return s;
+fail:
+	server_free(s);
+	return NULL;
+}
 
-	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 4;
-	unsigned timeout_s = (unsigned)((cfg->limits.connection_timeout_ms + 999) / 1000);
-	size_t memlimit = (size_t)cfg->limits.max_header_bytes;
+void http_server_discard(struct http_server *s)
+{
+	if (s)
+		server_free(s);
+}
+
+int http_server_serve(struct http_server *s, struct store *store, const struct http_hooks *hooks,
+		      struct ward_err *err)
+{
+	s->store = store;
+	if (hooks)
+		s->hooks = *hooks;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+#ifdef __linux__
+	flags |= MHD_USE_EPOLL;
+#endif
+	if (s->tls_cert)
+		flags |= MHD_USE_TLS;
+	unsigned timeout_s = (unsigned)((s->lim.connection_timeout_ms + 999) / 1000);
 	struct MHD_OptionItem opts[16];
 	int no = 0;
 	opts[no++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL};
-	opts[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
+	opts[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, s->threads, NULL};
 	opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, NULL};
 	opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-					     (intptr_t)memlimit, NULL};
+					     (intptr_t)s->lim.max_header_bytes, NULL};
 	opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
-					     (intptr_t)cfg->limits.max_connections, NULL};
+					     (intptr_t)s->lim.max_connections, NULL};
 	opts[no++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-					     (intptr_t)cfg->limits.max_connections_per_client,
-					     NULL};
+					     (intptr_t)s->lim.max_connections_per_client, NULL};
 	opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed,
 					     s};
 	opts[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
@@ -456,21 +482,23 @@ struct http_server *http_server_start(const struct http_config *cfg, struct stor
 		ward_err_set(err,
 			     "%s: the HTTP server did not start (bad TLS certificate or key, or "
 			     "too many threads?); run with log.level debug for details",
-			     listen_addr);
-		goto fail;
+			     s->listen);
+		return -1;
 	}
 	metric_register_fn("ward_http_inflight_requests", "API requests being answered now.",
 			   METRIC_GAUGE, inflight_fn, s);
+	return 0;
+}
+
+struct http_server *http_server_start(const struct http_config *cfg, struct store *store,
+				      const struct http_hooks *hooks, struct ward_err *err)
+{
+	struct http_server *s = http_server_bind(cfg, err);
+	if (s && http_server_serve(s, store, hooks, err) != 0) {
+		server_free(s);
+		return NULL;
+	}
 	return s;
-fail:
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
-	ratelimit_free(s->rl);
-	free(s->tls_cert);
-	free(s->tls_key);
-	pthread_mutex_destroy(&s->lim_lock);
-	free(s);
-	return NULL;
 }
 
 void http_server_set_limits(struct http_server *s, const struct http_limits *limits)
@@ -509,9 +537,6 @@ void http_server_stop(struct http_server *s, int64_t grace_ms)
 		ward_log(LOG_WARN, "stopping with requests still in flight", "inflight", n, NULL);
 	}
 	MHD_stop_daemon(s->d);
-	ratelimit_free(s->rl);
-	free(s->tls_cert);
-	free(s->tls_key);
-	pthread_mutex_destroy(&s->lim_lock);
-	free(s);
+	s->listen_fd = -1; /* closed above, after quiesce handed it back */
+	server_free(s);
 }
