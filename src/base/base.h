@@ -66,7 +66,7 @@ void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...) WARD_PRINTF(2, 3);
-void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap) WARD_PRINTF(2, 0);
 /* Always returns a NUL-terminated string (possibly ""), borrowed from b. */
 const char *buf_cstr(struct buf *b);
 /* Returns the data as a new NUL-terminated string; caller frees; b is left empty. */

@@ -50,7 +50,9 @@ struct ward_module {
 	int (*apply)(struct ward_ctx *ctx, const struct conf *c, struct ward_err *err);
 	void (*stop)(struct ward_ctx *ctx);
 };
-/* The registry, NULL-terminated, in start order. */
+/* The core's own module (sections "server", "log", "storage"; tokens; daemon routes). */
+extern const struct ward_module core_module;
+/* The registry, NULL-terminated, in start order (src/core/modules.c). */
 extern const struct ward_module *const ward_modules[];
 /* Calls every module's init() once (idempotent). The CLI calls it too, so that
  * `ward config check` knows every section. */
