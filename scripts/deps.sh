@@ -7,7 +7,7 @@ set -euo pipefail
 want_build=(
   build-essential pkg-config meson ninja-build clang
   libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libyaml-dev
-  libjansson-dev libsodium-dev libssl-dev libcmocka-dev libpcre2-dev
+  libjansson-dev libsodium-dev libssl-dev libcmocka-dev libpcre2-dev libsnappy-dev
 )
 want_test=(
   curl python3 prometheus wrk procps psmisc

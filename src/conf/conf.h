@@ -35,6 +35,9 @@ enum conf_type {
 };
 
 /* Field flags. */
+/* CONF_REQUIRED: the key must be present whenever the mapping holding it is written (an
+ * absent section or optional object just gets its defaults). A key written with no value
+ * ("key:", "~", "null") counts as absent everywhere. */
 #define CONF_REQUIRED 0x1u /* the key must be present */
 #define CONF_SECRET 0x2u   /* never printed (config dumps, error messages show "[redacted]") */
 #define CONF_RANGE 0x4u    /* min/max below apply (for INT, FLOAT, DURATION in ms, SIZE in bytes) */

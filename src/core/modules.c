@@ -9,7 +9,6 @@
 
 const struct ward_module *const ward_modules[] = {
 	&core_module,
-	//PROMAPI
 	NULL,
 };
 

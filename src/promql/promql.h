@@ -92,4 +92,12 @@ int promql_memstore_load(struct promql_memstore *m, const char *text, size_t n,
 			 struct ward_err *err);
 struct promql_storage promql_memstore_storage(struct promql_memstore *m);
 
+/* Parses a series selector as the API's match[] takes it ("up", "{job=~\"a.*\"}",
+ * "http_requests_total{code!=\"200\"}") into matchers (the metric name becomes a
+ * __name__ "=" matcher). *out is a new array; free each with matcher_free, then the array.
+ * At least one matcher must not match the empty string, as Prometheus requires. 0, or -1
+ * with err. */
+int promql_parse_selector(const char *s, size_t n, struct matcher **out, size_t *nout,
+			  struct ward_err *err);
+
 #endif
