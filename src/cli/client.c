@@ -308,6 +308,8 @@ int cli_resolve(struct cli *cli) {
 		cli->url_from = "WARD_URL";
 	if (!token)
 		token = nonempty_env("WARD_TOKEN");
+	/* A private CA (self-signed server.tls_cert_file): trust it instead of the system's. */
+	http_client_set_ca_file(nonempty_env("WARD_CACERT"));
 	if (!url || !token) {
 		path = client_file_path(&explicit_path);
 		if (path) {

@@ -35,6 +35,7 @@ static void print_help(FILE *f) {
 	      "\n"
 	      "Client file: $WARD_CLIENT_CONFIG, else $XDG_CONFIG_HOME/ward/client.yaml, else\n"
 	      "~/.config/ward/client.yaml, with the keys url: and token: (keep it mode 600).\n"
+	      "HTTPS with a private CA: set $WARD_CACERT to its PEM file.\n"
 	      "\n",
 	      f);
 	cli_print_exit_codes(f, ~0u);

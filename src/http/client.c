@@ -57,6 +57,13 @@ static void client_fail(struct http_client_resp *out, const char *fmt, ...) {
 	va_end(ap);
 }
 
+static const char *ca_file; /* set once at start, read by every request */
+
+void http_client_set_ca_file(const char *path)
+{
+	ca_file = path;
+}
+
 int http_client_do(const char *method, const char *url, const char *token, const char *content_type,
                    const char *body, size_t body_len, int64_t timeout_ms,
                    struct http_client_resp *out) {
@@ -108,6 +115,8 @@ int http_client_do(const char *method, const char *url, const char *token, const
 	/* Proxies from the environment would see the bearer token; the CLI talks to its own
 	 * server, and notifiers will set a proxy explicitly when they need one. */
 	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	if (ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, ca_file);
 
 	headers = curl_slist_append(headers, "Accept: application/json");
 	if (token && token[0]) {

@@ -183,5 +183,8 @@ int http_client_do(const char *method, const char *url, const char *token,
 		   const char *content_type, const char *body, size_t body_len, int64_t timeout_ms,
 		   struct http_client_resp *out);
 void http_client_resp_free(struct http_client_resp *r);
+/* Trusts the CA certificates in path (PEM) for https, instead of the system store; NULL
+ * goes back to the system store. Set once at start (not thread-safe against requests). */
+void http_client_set_ca_file(const char *path);
 
 #endif
