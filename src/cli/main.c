@@ -12,8 +12,15 @@
 
 #include "cli/cli.h"
 
+/* One line per command group, in the order `ward --help` lists them. */
 static const struct cli_cmd *const commands[] = {
-        &cli_cmd_serve, &cli_cmd_config, &cli_cmd_token, &cli_cmd_audit, &cli_cmd_version, NULL,
+        &cli_cmd_serve,
+        &cli_cmd_config,
+        &cli_cmd_token,
+        &cli_cmd_audit,
+        &cli_cmd_query,
+        &cli_cmd_version,
+        NULL,
 };
 
 static void print_help(FILE *f) {
