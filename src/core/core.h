@@ -8,10 +8,12 @@
  *             metrics. Never fails except on a programming error.
  *   start()   after the config is loaded and the store and audit trail are open: register
  *             HTTP routes, start timers on ctx->loop, open the module's own files.
- *   apply()   on every accepted reload (and not on start: start reads the config itself),
- *             with the new config already validated. A module that cannot apply a change
- *             without a restart says so in err and returns -1; the reload is then rejected
- *             whole and the old config stays.
+ *   apply()   on every reload (and not on start: start reads the config itself), with
+ *             the new config already validated. A module that finds the new config
+ *             unusable says why in err and returns -1; the reload is then rejected whole
+ *             and the old config stays. Settings that only take effect at a restart
+ *             (server.listen, TLS, storage.data_dir, connection limits) are accepted: the
+ *             daemon logs a warning and records them as restart_required in the audit.
  *   stop()    at shutdown, in reverse order: flush and close.
  * Any of them may be NULL.
  *

@@ -375,14 +375,18 @@ int ward_serve(const struct ward_serve_opts *opts)
 	}
 	serving = true;
 
-	char port[16];
+	/* Log the address actually bound (port 0 in the config picks a free one). */
+	char port[16], bound[300];
 	snprintf(port, sizeof(port), "%d", http_server_port(ctx.http));
+	const char *colon = strrchr(hc.listen, ':');
+	snprintf(bound, sizeof(bound), "%.*s:%s", colon ? (int)(colon - hc.listen) : 0, hc.listen,
+		 port);
 	char *det = json_details(json_pack("{s:s,s:s,s:s}", "listen", hc.listen, "data_dir",
 					   data_dir, "config", conf_source(c)));
 	ward_audit_system(&ctx, "system.start", "ward", "ok", det);
 	free(det);
 	atomic_store(&d.ready, true);
-	ward_log(LOG_INFO, "listening", "addr", hc.listen, "port", port, "data_dir", data_dir,
+	ward_log(LOG_INFO, "listening", "addr", bound, "port", port, "data_dir", data_dir,
 		 "config", conf_source(c), "tls", hc.tls_cert_file ? "on" : "off", NULL);
 
 	uv_signal_t s_hup, s_term, s_int;
