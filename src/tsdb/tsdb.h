@@ -91,6 +91,13 @@ void tsdb_series_free(struct tsdb_series *s, size_t n); /* frees the contents of
 int tsdb_select(struct tsdb *db, int64_t mint, int64_t maxt, const struct matcher *ms,
 		size_t nms, int64_t step_hint_ms, size_t max_samples, struct tsdb_series **out,
 		size_t *n, struct ward_err *err);
+/* Downsampled reads (added by the tsdb implementation): with step_hint_ms >= 5m and a range
+ * of at least 1 day (>= 1h and >= 30 days for the 1h resolution), the parts of the range
+ * that downsampled blocks cover are read from them, and each window contributes exactly
+ * one sample: the window's last non-stale value, stamped with the time of that last raw
+ * sample ("last"), so plain selects and rate()/increase() on counters stay meaningful.
+ * Stale markers do not appear in downsampled data. The head and raw blocks not covered by
+ * the chosen resolution are always read raw; step_hint_ms 0 always reads raw data only. */
 /* Label names (sorted, unique) of series matching ms (all series when nms is 0) with data
  * in [mint, maxt]. *out: array of new strings. */
 int tsdb_label_names(struct tsdb *db, int64_t mint, int64_t maxt, const struct matcher *ms,

@@ -1,0 +1,508 @@
+/* block.c: immutable on-disk blocks <db>/blocks/<ulid>/ = chunks + index + meta.json.
+ *
+ * chunks: "WTSDBCH1" then per chunk [u32 len][gorilla chunk][u32 crc32c(chunk)].
+ * index:  "WTSDBIX1", a series section (labels, then per chunk column, mint, maxt, offset,
+ *         length, count), a postings section (name, value, delta-coded refs), each followed
+ *         by its crc32c, and a footer (offsets and lengths of both, crc32c, magic).
+ * meta.json: ulid, minTime/maxTime (inclusive, ms), stats, compaction level and sources,
+ *         resolution in ms (0 raw, 300000, 3600000).
+ * A block is written under <ulid>.tmp, fsynced and renamed, so a crash leaves either no
+ * block or a whole one (leftover .tmp dirs are removed at open). Opening maps the chunks
+ * file and verifies every checksum; any mismatch fails the open (db.c quarantines it).
+ * The in-memory index of an open block is rebuilt from the verified series section.
+ * Callers: db.c (head cut, open, select), compact.c.
+ */
+#include "tsdb/tsdb_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHUNKS_MAGIC    "WTSDBCH1"
+#define INDEX_MAGIC     "WTSDBIX1"
+#define MAGIC_LEN       8
+#define FOOTER_LEN      (32 + 4 + MAGIC_LEN)
+#define INDEX_MAX_BYTES ((size_t)4 << 30)
+
+void tsdb_ulid(char out[27], int64_t ms) {
+	static const char alpha[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	uint8_t rnd[10];
+	uint64_t t = (uint64_t)ms;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			rnd[i] = (uint8_t)(ward_mono_ns() >> (i % 8));
+	for (int i = 9; i >= 0; i--) {
+		out[i] = alpha[t & 31];
+		t >>= 5;
+	}
+	/* 80 random bits as 16 base32 digits */
+	uint64_t hi = tsdb_get_u64(rnd), lo = (uint64_t)rnd[8] << 8 | rnd[9];
+	for (int i = 25; i >= 10; i--) {
+		out[i] = alpha[lo & 31];
+		lo = (lo >> 5) | ((hi & 31) << 11);
+		hi >>= 5;
+	}
+	out[26] = 0;
+}
+
+int tsdb_rm_dir(const char *path) {
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char p[4096];
+
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+		if (unlink(p) < 0 && errno == EISDIR)
+			tsdb_rm_dir(p);
+	}
+	closedir(d);
+	return rmdir(path);
+}
+
+/* ---- writer ---- */
+struct block_writer {
+	char *blocksdir, *tmpdir;
+	char ulid[27];
+	FILE *chunks;
+	uint64_t off;
+	struct buf series; /* series section body without the count */
+	uint32_t nseries;
+	uint64_t nsamples, nchunks;
+	int64_t mint, maxt;
+	struct labels last;
+	struct tsdb_index idx;
+	bool failed;
+};
+
+struct block_writer *bw_new(const char *dbdir, struct ward_err *err) {
+	struct block_writer *bw = ward_xcalloc(1, sizeof(*bw));
+	struct buf b = BUF_INIT;
+	char path[4096];
+
+	buf_printf(&b, "%s/blocks", dbdir);
+	bw->blocksdir = buf_detach(&b);
+	tsdb_ulid(bw->ulid, ward_now_ms());
+	buf_printf(&b, "%s/%s.tmp", bw->blocksdir, bw->ulid);
+	bw->tmpdir = buf_detach(&b);
+	bw->mint = INT64_MAX;
+	bw->maxt = INT64_MIN;
+	idx_init(&bw->idx);
+	labels_init(&bw->last);
+	if (ward_mkdir_p(bw->tmpdir, 0700, err) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/chunks", bw->tmpdir);
+	bw->chunks = fopen(path, "wbe");
+	if (!bw->chunks) {
+		ward_err_set(err, "tsdb: cannot create %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	fwrite(CHUNKS_MAGIC, 1, MAGIC_LEN, bw->chunks);
+	bw->off = MAGIC_LEN;
+	return bw;
+fail:
+	bw_abort(bw);
+	return NULL;
+}
+
+void bw_abort(struct block_writer *bw) {
+	if (!bw)
+		return;
+	if (bw->chunks)
+		fclose(bw->chunks);
+	if (bw->tmpdir)
+		tsdb_rm_dir(bw->tmpdir);
+	free(bw->blocksdir);
+	free(bw->tmpdir);
+	buf_free(&bw->series);
+	labels_free(&bw->last);
+	idx_free(&bw->idx);
+	free(bw);
+}
+
+static void flush_chunk(struct block_writer *bw, struct gorilla_enc *e, uint8_t col, int64_t mint,
+                        struct buf *metas, uint32_t *nmetas) {
+	uint8_t hdr[4];
+	uint32_t len;
+	uint16_t n = e->n;
+	int64_t maxt = e->t;
+	uint8_t *d = gorilla_detach(e, &len);
+
+	tsdb_put_u32(hdr, len);
+	fwrite(hdr, 1, 4, bw->chunks);
+	fwrite(d, 1, len, bw->chunks);
+	tsdb_put_u32(hdr, tsdb_crc32c(0, d, len));
+	fwrite(hdr, 1, 4, bw->chunks);
+	free(d);
+	buf_putc(metas, (char)col);
+	tsdb_buf_varint(metas, mint);
+	tsdb_buf_uvarint(metas, (uint64_t)(maxt - mint));
+	tsdb_buf_uvarint(metas, bw->off);
+	tsdb_buf_uvarint(metas, len);
+	tsdb_buf_uvarint(metas, n);
+	bw->off += 8 + (uint64_t)len;
+	bw->nchunks++;
+	(*nmetas)++;
+}
+
+int bw_add(struct block_writer *bw, const struct labels *ls, const int64_t *t,
+           const double *const cols[COL_N], size_t n, struct ward_err *err) {
+	struct buf metas = BUF_INIT;
+	uint32_t nmetas = 0;
+
+	if (n == 0)
+		return 0;
+	if (bw->last.n && labels_cmp(&bw->last, ls) >= 0) {
+		ward_err_set(err, "tsdb: block writer: series out of order (internal error)");
+		return -1;
+	}
+	for (int c = 0; c < COL_N; c++) {
+		if (!cols[c])
+			continue;
+		struct gorilla_enc e;
+		int64_t cmint = 0;
+		gorilla_enc_init(&e);
+		for (size_t i = 0; i < n; i++) {
+			if (e.n == 0)
+				cmint = t[i];
+			if (gorilla_append(&e, t[i], cols[c][i]) < 0) {
+				gorilla_enc_free(&e);
+				buf_free(&metas);
+				ward_err_set(err, "tsdb: block writer: samples out of order "
+				                  "(internal error)");
+				return -1;
+			}
+			if (e.n >= GORILLA_SAMPLES_PER_CHUNK)
+				flush_chunk(bw, &e, (uint8_t)c, cmint, &metas, &nmetas);
+		}
+		if (e.n)
+			flush_chunk(bw, &e, (uint8_t)c, cmint, &metas, &nmetas);
+		gorilla_enc_free(&e);
+	}
+	tsdb_buf_labels(&bw->series, ls);
+	tsdb_buf_uvarint(&bw->series, nmetas);
+	buf_append(&bw->series, metas.data, metas.len);
+	buf_free(&metas);
+	idx_add(&bw->idx, bw->nseries, ls);
+	bw->nseries++;
+	bw->nsamples += n;
+	if (t[0] < bw->mint)
+		bw->mint = t[0];
+	if (t[n - 1] > bw->maxt)
+		bw->maxt = t[n - 1];
+	labels_copy(&bw->last, ls);
+	return 0;
+}
+
+struct postings_out {
+	struct buf *b;
+	uint64_t count;
+};
+
+static void put_postings(void *arg, const char *name, const struct idx_postings *p) {
+	struct postings_out *po = arg;
+	uint32_t prev = 0;
+	tsdb_buf_str(po->b, name);
+	tsdb_buf_str(po->b, p->value);
+	tsdb_buf_uvarint(po->b, p->n);
+	for (uint32_t i = 0; i < p->n; i++) {
+		tsdb_buf_uvarint(po->b, p->refs[i] - prev);
+		prev = p->refs[i];
+	}
+	po->count++;
+}
+
+int bw_finish(struct block_writer *bw, const struct block_meta_in *m, char ulid_out[27],
+              struct ward_err *err) {
+	struct buf idx = BUF_INIT, post = BUF_INIT;
+	char path[4096], final[4096];
+	char *meta = NULL;
+	json_t *j = NULL;
+	int rc = -1;
+
+	ulid_out[0] = 0;
+	if (bw->nseries == 0) {
+		bw_abort(bw);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/chunks", bw->tmpdir);
+	if (fflush(bw->chunks) != 0 || ferror(bw->chunks) || fsync(fileno(bw->chunks)) < 0) {
+		ward_err_set(err, "tsdb: cannot write %s: %s; check free disk space", path,
+		             strerror(errno));
+		goto out;
+	}
+	fclose(bw->chunks);
+	bw->chunks = NULL;
+
+	buf_append(&idx, INDEX_MAGIC, MAGIC_LEN);
+	uint64_t s_off = idx.len;
+	tsdb_buf_uvarint(&idx, bw->nseries);
+	buf_append(&idx, bw->series.data, bw->series.len);
+	uint64_t s_len = idx.len - s_off;
+	tsdb_buf_u32(&idx, tsdb_crc32c(0, idx.data + s_off, s_len));
+	struct postings_out po = {&post, 0};
+	idx_each(&bw->idx, put_postings, &po);
+	uint64_t p_off = idx.len;
+	tsdb_buf_uvarint(&idx, po.count);
+	buf_append(&idx, post.data, post.len);
+	uint64_t p_len = idx.len - p_off;
+	tsdb_buf_u32(&idx, tsdb_crc32c(0, idx.data + p_off, p_len));
+	size_t f_off = idx.len;
+	tsdb_buf_u64(&idx, s_off);
+	tsdb_buf_u64(&idx, s_len);
+	tsdb_buf_u64(&idx, p_off);
+	tsdb_buf_u64(&idx, p_len);
+	tsdb_buf_u32(&idx, tsdb_crc32c(0, idx.data + f_off, 32));
+	buf_append(&idx, INDEX_MAGIC, MAGIC_LEN);
+	snprintf(path, sizeof(path), "%s/index", bw->tmpdir);
+	if (ward_write_file_atomic(path, idx.data, idx.len, 0600, err) < 0)
+		goto out;
+
+	j = json_pack("{s:s, s:I, s:I, s:{s:I, s:I, s:I}, s:{s:i, s:[]}, s:I, s:i}", "ulid",
+	              bw->ulid, "minTime", (json_int_t)(m ? m->mint : bw->mint), "maxTime",
+	              (json_int_t)(m ? m->maxt : bw->maxt), "stats", "numSamples",
+	              (json_int_t)bw->nsamples, "numSeries", (json_int_t)bw->nseries, "numChunks",
+	              (json_int_t)bw->nchunks, "compaction", "level", m ? m->level : 1, "sources",
+	              "resolution", (json_int_t)(m ? m->resolution_ms : 0), "version", 1);
+	json_t *src = json_object_get(json_object_get(j, "compaction"), "sources");
+	if (m && m->nsources)
+		for (size_t i = 0; i < m->nsources; i++)
+			json_array_append_new(src, json_string(m->sources[i]));
+	else
+		json_array_append_new(src, json_string(bw->ulid));
+	meta = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
+	snprintf(path, sizeof(path), "%s/meta.json", bw->tmpdir);
+	if (!meta || ward_write_file_atomic(path, meta, strlen(meta), 0600, err) < 0)
+		goto out;
+	ward_fsync_dir(bw->tmpdir);
+	snprintf(final, sizeof(final), "%s/%s", bw->blocksdir, bw->ulid);
+	if (rename(bw->tmpdir, final) < 0) {
+		ward_err_set(err, "tsdb: cannot rename %s to %s: %s", bw->tmpdir, final,
+		             strerror(errno));
+		goto out;
+	}
+	ward_fsync_dir(bw->blocksdir);
+	memcpy(ulid_out, bw->ulid, 27);
+	rc = 0;
+out:
+	free(meta);
+	json_decref(j);
+	buf_free(&idx);
+	buf_free(&post);
+	bw_abort(bw); /* after the rename the .tmp dir is gone, so this only frees */
+	return rc;
+}
+
+/* ---- reader ---- */
+void block_free(struct tsdb_block *b) {
+	if (!b)
+		return;
+	if (b->map)
+		munmap(b->map, b->maplen);
+	for (uint32_t i = 0; i < b->nseries; i++) {
+		labels_free(&b->series[i].ls);
+		free(b->series[i].chunks);
+	}
+	free(b->series);
+	for (size_t i = 0; i < b->nsources; i++)
+		free(b->sources[i]);
+	free(b->sources);
+	idx_free(&b->idx);
+	free(b->dir);
+	free(b);
+}
+
+static int64_t file_size(const char *dir, const char *name) {
+	char p[4096];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return stat(p, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+static int read_meta(struct tsdb_block *b, struct ward_err *err) {
+	char path[4096];
+	json_error_t je;
+	snprintf(path, sizeof(path), "%s/meta.json", b->dir);
+	json_t *j = json_load_file(path, 0, &je);
+	if (!j) {
+		ward_err_set(err, "tsdb: block %s: bad meta.json: %s", b->dir, je.text);
+		return -1;
+	}
+	const char *ulid = json_string_value(json_object_get(j, "ulid"));
+	json_t *comp = json_object_get(j, "compaction"), *src = json_object_get(comp, "sources");
+	if (!ulid || strlen(ulid) != 26 || !json_is_integer(json_object_get(j, "minTime")) ||
+	    !json_is_integer(json_object_get(j, "maxTime"))) {
+		ward_err_set(err, "tsdb: block %s: meta.json lacks ulid, minTime or maxTime",
+		             b->dir);
+		json_decref(j);
+		return -1;
+	}
+	memcpy(b->ulid, ulid, 27);
+	b->mint = json_integer_value(json_object_get(j, "minTime"));
+	b->maxt = json_integer_value(json_object_get(j, "maxTime"));
+	b->level = (int)json_integer_value(json_object_get(comp, "level"));
+	b->resolution_ms = json_integer_value(json_object_get(j, "resolution"));
+	b->nsamples = (uint64_t)json_integer_value(
+	        json_object_get(json_object_get(j, "stats"), "numSamples"));
+	size_t ns = json_array_size(src);
+	b->sources = ward_xcalloc(ns ? ns : 1, sizeof(char *));
+	for (size_t i = 0; i < ns; i++) {
+		const char *s = json_string_value(json_array_get(src, i));
+		if (s)
+			b->sources[b->nsources++] = ward_strdup(s);
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int parse_series(struct tsdb_block *b, const uint8_t *p, const uint8_t *end) {
+	uint64_t ns;
+	if (tsdb_get_uvarint(&p, end, &ns) < 0 || ns > (uint64_t)(end - p) || ns > UINT32_MAX)
+		return -1;
+	b->series = ward_xcalloc(ns ? ns : 1, sizeof(*b->series));
+	for (uint64_t i = 0; i < ns; i++) {
+		struct block_series *s = &b->series[i];
+		uint64_t nc;
+		if (tsdb_get_labels(&p, end, &s->ls) < 0)
+			return -1;
+		b->nseries = (uint32_t)i + 1;
+		if (i > 0 && labels_cmp(&b->series[i - 1].ls, &s->ls) >= 0)
+			return -1;
+		if (tsdb_get_uvarint(&p, end, &nc) < 0 || nc > (uint64_t)(end - p))
+			return -1;
+		s->chunks = ward_xcalloc(nc ? nc : 1, sizeof(*s->chunks));
+		for (uint64_t k = 0; k < nc; k++) {
+			struct block_chunk_meta *c = &s->chunks[k];
+			uint64_t span, off, len, n;
+			if (p >= end)
+				return -1;
+			c->col = *p++;
+			if (c->col >= COL_N || tsdb_get_varint(&p, end, &c->mint) < 0 ||
+			    tsdb_get_uvarint(&p, end, &span) < 0 ||
+			    tsdb_get_uvarint(&p, end, &off) < 0 ||
+			    tsdb_get_uvarint(&p, end, &len) < 0 ||
+			    tsdb_get_uvarint(&p, end, &n) < 0)
+				return -1;
+			if (off < MAGIC_LEN || len > b->maplen || off > b->maplen - 8 - len ||
+			    tsdb_get_u32(b->map + off) != len || n > UINT16_MAX)
+				return -1;
+			c->maxt = (int64_t)((uint64_t)c->mint + span);
+			c->off = off;
+			c->len = (uint32_t)len;
+			c->n = (uint16_t)n;
+			s->nchunks++;
+			b->nchunks++;
+		}
+		idx_add(&b->idx, (uint32_t)i, &s->ls);
+	}
+	return p == end ? 0 : -1;
+}
+
+struct tsdb_block *block_open(const char *blockdir, struct ward_err *err) {
+	struct tsdb_block *b = ward_xcalloc(1, sizeof(*b));
+	char path[4096];
+	char *ix = NULL;
+	size_t ixlen = 0;
+	int fd = -1;
+
+	b->dir = ward_strdup(blockdir);
+	idx_init(&b->idx);
+	if (read_meta(b, err) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/chunks", blockdir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < MAGIC_LEN) {
+		ward_err_set(err, "tsdb: block %s: cannot read chunks file", blockdir);
+		goto fail;
+	}
+	b->maplen = (size_t)st.st_size;
+	b->map = mmap(NULL, b->maplen, PROT_READ, MAP_SHARED, fd, 0);
+	if (b->map == MAP_FAILED) {
+		b->map = NULL;
+		ward_err_set(err, "tsdb: block %s: cannot map chunks: %s", blockdir,
+		             strerror(errno));
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	if (memcmp(b->map, CHUNKS_MAGIC, MAGIC_LEN) != 0)
+		goto bad_chunks;
+	for (size_t off = MAGIC_LEN; off < b->maplen;) {
+		if (b->maplen - off < 8)
+			goto bad_chunks;
+		uint32_t len = tsdb_get_u32(b->map + off);
+		if (len > b->maplen - off - 8 ||
+		    tsdb_crc32c(0, b->map + off + 4, len) != tsdb_get_u32(b->map + off + 4 + len))
+			goto bad_chunks;
+		off += 8 + (size_t)len;
+	}
+	snprintf(path, sizeof(path), "%s/index", blockdir);
+	if (ward_read_file(path, INDEX_MAX_BYTES, &ix, &ixlen, err) < 0)
+		goto fail;
+	const uint8_t *u = (const uint8_t *)ix;
+	if (ixlen < MAGIC_LEN + FOOTER_LEN || memcmp(u, INDEX_MAGIC, MAGIC_LEN) != 0 ||
+	    memcmp(u + ixlen - MAGIC_LEN, INDEX_MAGIC, MAGIC_LEN) != 0)
+		goto bad_index;
+	const uint8_t *f = u + ixlen - FOOTER_LEN;
+	if (tsdb_crc32c(0, f, 32) != tsdb_get_u32(f + 32))
+		goto bad_index;
+	uint64_t s_off = tsdb_get_u64(f), s_len = tsdb_get_u64(f + 8);
+	uint64_t p_off = tsdb_get_u64(f + 16), p_len = tsdb_get_u64(f + 24);
+	uint64_t limit = ixlen - FOOTER_LEN;
+	if (s_off > limit || s_len > limit - s_off || limit - s_off - s_len < 4 || p_off > limit ||
+	    p_len > limit - p_off || limit - p_off - p_len < 4)
+		goto bad_index;
+	if (tsdb_crc32c(0, u + s_off, s_len) != tsdb_get_u32(u + s_off + s_len) ||
+	    tsdb_crc32c(0, u + p_off, p_len) != tsdb_get_u32(u + p_off + p_len))
+		goto bad_index;
+	if (parse_series(b, u + s_off, u + s_off + s_len) < 0)
+		goto bad_index;
+	free(ix);
+	b->bytes = file_size(blockdir, "chunks") + file_size(blockdir, "index") +
+	           file_size(blockdir, "meta.json");
+	return b;
+bad_chunks:
+	ward_err_set(err, "tsdb: block %s: chunks file fails its checksum", blockdir);
+	goto fail;
+bad_index:
+	ward_err_set(err, "tsdb: block %s: index file is damaged (checksum or structure)",
+	             blockdir);
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(ix);
+	block_free(b);
+	return NULL;
+}
+
+int block_series_read(const struct tsdb_block *b, uint32_t i, uint8_t col, int64_t mint,
+                      int64_t maxt, struct tsdb_svec *out) {
+	const struct block_series *s = &b->series[i];
+	for (uint32_t k = 0; k < s->nchunks; k++) {
+		const struct block_chunk_meta *c = &s->chunks[k];
+		if (c->col != col || c->maxt < mint || c->mint > maxt)
+			continue;
+		if (svec_add_chunk(out, b->map + c->off + 4, c->len, mint, maxt) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+bool block_series_overlaps(const struct tsdb_block *b, uint32_t i, int64_t mint, int64_t maxt) {
+	const struct block_series *s = &b->series[i];
+	for (uint32_t k = 0; k < s->nchunks; k++)
+		if (s->chunks[k].maxt >= mint && s->chunks[k].mint <= maxt)
+			return true;
+	return false;
+}
