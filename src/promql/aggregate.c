@@ -1,0 +1,324 @@
+/* aggregate.c: PromQL aggregation operators (sum avg min max count stddev stdvar topk
+ * bottomk quantile count_values group) with by/without, as Prometheus' aggregation() does.
+ *
+ * Groups are keyed by the by-labels (or all labels but the without-labels and __name__);
+ * the result labels are that subset. topk/bottomk keep the full input labels and order
+ * their output by value. Sums use Kahan-Neumaier compensation like Prometheus.
+ * Called by eval.c for N_AGG nodes; functions.c shares the quantile and Kahan helpers.
+ */
+#include "promql/promql_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const agg_names[AGG__N] = {
+        "sum",    "avg",  "min",     "max",      "count",        "stddev",
+        "stdvar", "topk", "bottomk", "quantile", "count_values", "group",
+};
+
+int promql_agg_lookup(const char *name, size_t n) {
+	int i;
+
+	for (i = 0; i < AGG__N; i++)
+		if (strlen(agg_names[i]) == n && strncasecmp(agg_names[i], name, n) == 0)
+			return i;
+	return -1;
+}
+
+const char *promql_agg_name(int agg) {
+	return agg >= 0 && agg < AGG__N ? agg_names[agg] : "?";
+}
+
+bool promql_agg_has_param(int agg) {
+	return agg == AGG_TOPK || agg == AGG_BOTTOMK || agg == AGG_QUANTILE ||
+	       agg == AGG_COUNT_VALUES;
+}
+
+void promql_kahan_inc(double inc, double *sum, double *c) {
+	double t = *sum + inc;
+
+	if (isinf(t))
+		*c = 0;
+	else if (fabs(*sum) >= fabs(inc))
+		*c += (*sum - t) + inc;
+	else
+		*c += (inc - t) + *sum;
+	*sum = t;
+}
+
+static int cmp_double_nan_first(const void *a, const void *b) {
+	double x = *(const double *)a, y = *(const double *)b;
+
+	if (isnan(x))
+		return isnan(y) ? 0 : -1;
+	if (isnan(y))
+		return 1;
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Prometheus' quantile(): linear interpolation between the closest ranks; sorts v. */
+double promql_quantile(double q, double *v, size_t n) {
+	double rank, lo, hi, w;
+
+	if (n == 0 || isnan(q))
+		return NAN;
+	if (q < 0)
+		return -INFINITY;
+	if (q > 1)
+		return INFINITY;
+	qsort(v, n, sizeof(v[0]), cmp_double_nan_first);
+	rank = q * (double)(n - 1);
+	lo = fmax(0, floor(rank));
+	hi = fmin((double)n - 1, lo + 1);
+	w = rank - floor(rank);
+	return v[(size_t)lo] * (1 - w) + v[(size_t)hi] * w;
+}
+
+/* Mean with Kahan summation, falling back to an incremental mean on overflow, as
+ * Prometheus' avg and avg_over_time do. */
+double promql_mean(const double *v, size_t n) {
+	double sum = 0, c = 0, mean = 0, count = 0;
+	bool incremental = false;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		double f = v[i];
+		count++;
+		if (!incremental) {
+			double ns = sum, nc = c;
+			promql_kahan_inc(f, &ns, &nc);
+			if (count == 1 || !isinf(ns)) {
+				sum = ns;
+				c = nc;
+				continue;
+			}
+			incremental = true;
+			mean = sum / (count - 1);
+			c /= count - 1;
+		}
+		if (isinf(mean)) {
+			if (isinf(f) && (mean > 0) == (f > 0))
+				continue;
+			if (!isinf(f) && !isnan(f))
+				continue;
+		}
+		{
+			double corrected = mean + c;
+			promql_kahan_inc(f / count - corrected / count, &mean, &c);
+		}
+	}
+	if (incremental)
+		return mean + c;
+	return (sum + c) / count;
+}
+
+double promql_stdvar(const double *v, size_t n) {
+	double count = 0, mean = 0, cmean = 0, aux = 0, caux = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		double delta;
+		count++;
+		delta = v[i] - (mean + cmean);
+		promql_kahan_inc(delta / count, &mean, &cmean);
+		promql_kahan_inc(delta * (v[i] - (mean + cmean)), &aux, &caux);
+	}
+	return (aux + caux) / count;
+}
+
+struct group {
+	struct labels ls;
+	size_t *members; /* indexes into the input vector */
+	size_t n, cap;
+};
+
+static void group_labels(const struct promql_expr *e, const struct labels *in, struct labels *out) {
+	size_t i, j;
+
+	labels_init(out);
+	for (i = 0; i < in->n; i++) {
+		bool listed = false;
+		for (j = 0; j < e->ngrouping; j++)
+			if (strcmp(in->v[i].name, e->grouping[j]) == 0)
+				listed = true;
+		if (e->without ? (listed || strcmp(in->v[i].name, "__name__") == 0) : !listed)
+			continue;
+		labels_set(out, in->v[i].name, in->v[i].value);
+	}
+}
+
+/* topk/bottomk order: larger (topk) or smaller (bottomk) first, NaN always last. */
+struct topk_order {
+	int dir; /* -1: larger first (topk), 1: smaller first (bottomk) */
+	const struct vec *vec;
+};
+
+/* qsort_r comparator: no shared state, so concurrent queries may sort at once. */
+static int cmp_topk(const void *a, const void *b, void *arg) {
+	const struct topk_order *o = arg;
+	const struct sample *x = &o->vec->s[*(const size_t *)a];
+	const struct sample *y = &o->vec->s[*(const size_t *)b];
+
+	if (isnan(x->v) || isnan(y->v)) {
+		if (isnan(x->v) && isnan(y->v))
+			return labels_cmp(&x->ls, &y->ls);
+		return isnan(x->v) ? 1 : -1;
+	}
+	if (x->v != y->v)
+		return (x->v < y->v ? -1 : 1) * o->dir;
+	return labels_cmp(&x->ls, &y->ls);
+}
+
+static int valid_label_name(const char *s) {
+	size_t i;
+
+	if (!*s)
+		return 0;
+	for (i = 0; s[i]; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+		      (i > 0 && c >= '0' && c <= '9')))
+			return 0;
+	}
+	return 1;
+}
+
+int promql_eval_aggregate(struct eval_ctx *ec, const struct promql_expr *e, struct value *out) {
+	struct value in, pv;
+	struct group *g = NULL;
+	size_t ng = 0, i, j;
+	struct strmap idx = {0};
+	struct buf key = BUF_INIT;
+	double param = 0;
+	const char *cv_label = NULL;
+	double *tmp = NULL;
+	int rc = 0;
+
+	memset(&pv, 0, sizeof(pv));
+	out->type = PROMQL_VECTOR;
+	if (e->param) {
+		if (promql_eval(ec, e->param, &pv) < 0) {
+			promql_value_free(&pv);
+			return -1;
+		}
+		if (pv.type == PROMQL_STRING)
+			cv_label = pv.str;
+		else
+			param = pv.scalar;
+	}
+	if (promql_eval(ec, e->expr, &in) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (e->agg == AGG_COUNT_VALUES && !valid_label_name(cv_label)) {
+		rc = promql_fail(ec, "invalid label name \"%s\"", cv_label);
+		goto out;
+	}
+	if ((e->agg == AGG_TOPK || e->agg == AGG_BOTTOMK) && isnan(param)) {
+		rc = promql_fail(ec, "Parameter value is NaN");
+		goto out;
+	}
+	/* group the input */
+	for (i = 0; i < in.vec.n; i++) {
+		struct labels gl;
+		size_t k;
+		group_labels(e, &in.vec.s[i].ls, &gl);
+		if (e->agg == AGG_COUNT_VALUES) {
+			struct buf vb = BUF_INIT;
+			promql_fmt_float(&vb, in.vec.s[i].v);
+			labels_set(&gl, cv_label, buf_cstr(&vb));
+			buf_free(&vb);
+		}
+		promql_labels_key(&gl, &key);
+		k = strmap_get(&idx, key.data, key.len);
+		if (k == SIZE_MAX) {
+			g = ward_xrealloc(g, (ng + 1) * sizeof(g[0]));
+			memset(&g[ng], 0, sizeof(g[ng]));
+			g[ng].ls = gl;
+			k = ng++;
+			strmap_put(&idx, key.data, key.len, k);
+		} else {
+			labels_free(&gl);
+		}
+		if (g[k].n == g[k].cap) {
+			g[k].cap = g[k].cap ? g[k].cap * 2 : 4;
+			g[k].members = ward_xrealloc(g[k].members, g[k].cap * sizeof(size_t));
+		}
+		g[k].members[g[k].n++] = i;
+	}
+	tmp = ward_xmalloc((in.vec.n ? in.vec.n : 1) * sizeof(double));
+	for (i = 0; i < ng; i++) {
+		struct group *gr = &g[i];
+		double v = 0, c = 0;
+		for (j = 0; j < gr->n; j++)
+			tmp[j] = in.vec.s[gr->members[j]].v;
+		switch (e->agg) {
+		case AGG_SUM:
+			for (j = 0; j < gr->n; j++)
+				promql_kahan_inc(tmp[j], &v, &c);
+			v += c;
+			break;
+		case AGG_AVG:
+			v = promql_mean(tmp, gr->n);
+			break;
+		case AGG_MIN:
+		case AGG_MAX:
+			v = tmp[0];
+			for (j = 1; j < gr->n; j++) {
+				if (isnan(v) || (e->agg == AGG_MIN ? tmp[j] < v : tmp[j] > v))
+					v = tmp[j];
+			}
+			break;
+		case AGG_COUNT:
+		case AGG_COUNT_VALUES:
+			v = (double)gr->n;
+			break;
+		case AGG_GROUP:
+			v = 1;
+			break;
+		case AGG_STDVAR:
+			v = promql_stdvar(tmp, gr->n);
+			break;
+		case AGG_STDDEV:
+			v = sqrt(promql_stdvar(tmp, gr->n));
+			break;
+		case AGG_QUANTILE:
+			v = promql_quantile(param, tmp, gr->n);
+			break;
+		case AGG_TOPK:
+		case AGG_BOTTOMK: {
+			double kf = param;
+			struct topk_order ord = {e->agg == AGG_TOPK ? -1 : 1, &in.vec};
+			size_t k;
+			if (kf < 1)
+				continue;
+			k = kf >= (double)gr->n ? gr->n : (size_t)kf;
+			qsort_r(gr->members, gr->n, sizeof(size_t), cmp_topk, &ord);
+			for (j = 0; j < k; j++) {
+				struct labels ls;
+				labels_init(&ls);
+				labels_copy(&ls, &in.vec.s[gr->members[j]].ls);
+				promql_vec_push(&out->vec, &ls, in.vec.s[gr->members[j]].v);
+			}
+			continue;
+		}
+		default:
+			break;
+		}
+		promql_vec_push(&out->vec, &gr->ls, v);
+	}
+out:
+	for (i = 0; i < ng; i++) {
+		labels_free(&g[i].ls);
+		free(g[i].members);
+	}
+	free(g);
+	free(tmp);
+	strmap_free(&idx);
+	buf_free(&key);
+	promql_value_free(&in);
+	promql_value_free(&pv);
+	return rc;
+}

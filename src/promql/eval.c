@@ -1,0 +1,937 @@
+/* eval.c: the PromQL evaluator core: selectors, matrices, subqueries, instant and range
+ * queries, results and their JSON.
+ *
+ * An instant query evaluates the tree at one time t; a range query evaluates it at every
+ * step and merges the vectors by label set (correct first, not clever). Instant selectors
+ * take the newest sample in [t - lookback, t] unless it is a stale marker; range selectors
+ * take the samples in [t - range, t] without stale markers, and subqueries evaluate at the
+ * step-aligned times in [t - range, t]: closed windows, as Prometheus 2.x (Debian 12 ships
+ * 2.42, the peer of our compatibility test). WINDOW_LEFT_OPEN switches all three to
+ * Prometheus 3's left-open windows.
+ * Each selector reads storage once per query (plus a read-ahead) and later steps slice
+ * that. Evaluation keeps all its state in struct eval_ctx: concurrent queries are safe as
+ * long as the storage's select is. Called through promql_eval_instant / promql_eval_range.
+ */
+#include "promql/promql_internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_LOOKBACK_MS (5 * 60 * 1000)
+/* promqltest and Prometheus' default global evaluation interval: a subquery without a
+ * step uses it. */
+#define DEFAULT_SUBQUERY_STEP_MS (60 * 1000)
+/* 0: windows are closed, [t - lookback, t], [t - range, t] (Prometheus 2); 1: left-open,
+ * (t - lookback, t], (t - range, t] (Prometheus 3). One switch so the choice is visible and
+ * testable (tests/promql/staleness.test and selectors.test pin it). */
+#define WINDOW_LEFT_OPEN 0
+
+bool promql_is_stale(double v) {
+	uint64_t b;
+
+	memcpy(&b, &v, sizeof(b));
+	return b == PROMQL_STALE_BITS;
+}
+
+double promql_stale(void) {
+	uint64_t b = PROMQL_STALE_BITS;
+	double v;
+
+	memcpy(&v, &b, sizeof(v));
+	return v;
+}
+
+void promql_opts_default(struct promql_opts *o) {
+	memset(o, 0, sizeof(*o));
+	o->lookback_ms = DEFAULT_LOOKBACK_MS;
+}
+
+/* ---- small containers ---- */
+void promql_vec_push(struct vec *v, struct labels *ls_moved, double val) {
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 8;
+		v->s = ward_xrealloc(v->s, v->cap * sizeof(v->s[0]));
+	}
+	v->s[v->n].ls = *ls_moved;
+	v->s[v->n].v = val;
+	v->s[v->n].t = INT64_MIN;
+	v->n++;
+	labels_init(ls_moved);
+}
+
+void promql_vec_free(struct vec *v) {
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		labels_free(&v->s[i].ls);
+	free(v->s);
+	memset(v, 0, sizeof(*v));
+}
+
+void promql_series_free_all(struct tsdb_series *s, size_t n) {
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		labels_free(&s[i].labels);
+		free(s[i].t);
+		free(s[i].v);
+	}
+	free(s);
+}
+
+void promql_value_free(struct value *v) {
+	free(v->str);
+	promql_vec_free(&v->vec);
+	promql_series_free_all(v->m, v->nm);
+	memset(v, 0, sizeof(*v));
+}
+
+void promql_labels_drop_name(struct labels *ls) {
+	labels_del(ls, "__name__");
+}
+
+static int cmp_sample_labels(const void *a, const void *b) {
+	return labels_cmp(&((const struct sample *)a)->ls, &((const struct sample *)b)->ls);
+}
+
+void promql_sort_vec(struct vec *v) {
+	if (v->n > 1)
+		qsort(v->s, v->n, sizeof(v->s[0]), cmp_sample_labels);
+}
+
+bool promql_vec_has_dup_labels(const struct vec *v) {
+	struct strmap m = {0};
+	struct buf b = BUF_INIT;
+	bool dup = false;
+	size_t i;
+
+	for (i = 0; i < v->n && !dup; i++) {
+		buf_reset(&b);
+		promql_labels_key(&v->s[i].ls, &b);
+		if (strmap_get(&m, b.data, b.len) != SIZE_MAX)
+			dup = true;
+		else
+			strmap_put(&m, b.data, b.len, i);
+	}
+	strmap_free(&m);
+	buf_free(&b);
+	return dup;
+}
+
+/* Key of the labels named (on) or of all labels but those named and __name__ (!on). */
+void promql_sig(const struct labels *ls, char **names, size_t nnames, bool on, struct buf *out) {
+	size_t i, j;
+
+	buf_reset(out);
+	buf_putc(out, 0);
+	for (i = 0; i < ls->n; i++) {
+		bool listed = false;
+		for (j = 0; j < nnames; j++)
+			if (strcmp(ls->v[i].name, names[j]) == 0) {
+				listed = true;
+				break;
+			}
+		if (on ? !listed : (listed || strcmp(ls->v[i].name, "__name__") == 0))
+			continue;
+		buf_puts(out, ls->v[i].name);
+		buf_putc(out, '\xff');
+		buf_puts(out, ls->v[i].value);
+		buf_putc(out, '\xff');
+	}
+}
+
+/* Key of the whole label set. */
+void promql_labels_key(const struct labels *ls, struct buf *out) {
+	size_t i;
+
+	buf_reset(out);
+	buf_putc(out, 0);
+	for (i = 0; i < ls->n; i++) {
+		buf_puts(out, ls->v[i].name);
+		buf_putc(out, '\xff');
+		buf_puts(out, ls->v[i].value);
+		buf_putc(out, '\xff');
+	}
+}
+
+static uint64_t hash_bytes(const char *s, size_t n) {
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+void strmap_free(struct strmap *m) {
+	size_t i;
+
+	for (i = 0; i < m->cap; i++)
+		free(m->keys[i]);
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Keys are stored with a 8-byte length prefix so they may hold any bytes. */
+static bool key_eq(const char *stored, const char *key, size_t len) {
+	size_t sl;
+
+	memcpy(&sl, stored, sizeof(sl));
+	return sl == len && memcmp(stored + sizeof(sl), key, len) == 0;
+}
+
+size_t strmap_get(const struct strmap *m, const char *key, size_t len) {
+	size_t i;
+
+	if (m->cap == 0)
+		return SIZE_MAX;
+	for (i = hash_bytes(key, len) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
+		if (key_eq(m->keys[i], key, len))
+			return m->vals[i];
+	return SIZE_MAX;
+}
+
+void strmap_put(struct strmap *m, const char *key, size_t len, size_t val) {
+	size_t i;
+	char *k;
+
+	if ((m->n + 1) * 2 > m->cap) {
+		struct strmap nm = {0};
+		nm.cap = m->cap ? m->cap * 2 : 16;
+		nm.keys = ward_xcalloc(nm.cap, sizeof(char *));
+		nm.vals = ward_xcalloc(nm.cap, sizeof(size_t));
+		for (i = 0; i < m->cap; i++) {
+			size_t sl, j;
+			if (!m->keys[i])
+				continue;
+			memcpy(&sl, m->keys[i], sizeof(sl));
+			for (j = hash_bytes(m->keys[i] + sizeof(sl), sl) & (nm.cap - 1); nm.keys[j];
+			     j = (j + 1) & (nm.cap - 1))
+				;
+			nm.keys[j] = m->keys[i];
+			nm.vals[j] = m->vals[i];
+		}
+		nm.n = m->n;
+		free(m->keys);
+		free(m->vals);
+		*m = nm;
+	}
+	for (i = hash_bytes(key, len) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
+		if (key_eq(m->keys[i], key, len)) {
+			m->vals[i] = val;
+			return;
+		}
+	k = ward_xmalloc(sizeof(len) + len + 1);
+	memcpy(k, &len, sizeof(len));
+	memcpy(k + sizeof(len), key, len);
+	k[sizeof(len) + len] = 0;
+	m->keys[i] = k;
+	m->vals[i] = val;
+	m->n++;
+}
+
+int promql_fail(struct eval_ctx *ec, const char *fmt, ...) {
+	va_list ap;
+	char msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!ward_err_isset(ec->err))
+		ward_err_set(ec->err, "%s", msg);
+	if (!ec->etype)
+		ec->etype = PROMQL_ERR_EXECUTION;
+	return -1;
+}
+
+static int check_limits(struct eval_ctx *ec) {
+	if (ec->deadline_mono_ms && ward_mono_ms() > ec->deadline_mono_ms) {
+		ec->etype = PROMQL_ERR_TIMEOUT;
+		return promql_fail(ec, "query timed out in query execution");
+	}
+	if (ec->opts.max_samples && ec->samples_loaded > ec->opts.max_samples)
+		return promql_fail(ec, "query processing would load too many samples into memory "
+		                       "in query execution");
+	return 0;
+}
+
+static int64_t at_time(const struct eval_ctx *ec, const struct promql_expr *e) {
+	switch (e->at) {
+	case AT_TS:
+		return e->at_ms;
+	case AT_START:
+		return ec->start_ms;
+	case AT_END:
+		return ec->end_ms;
+	default:
+		return ec->t;
+	}
+}
+
+/* First index whose time is >= t. */
+static size_t lower_bound(const int64_t *ts, size_t n, int64_t t) {
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ts[mid] < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void cache_free(struct eval_ctx *ec) {
+	size_t i;
+
+	for (i = 0; i < ec->ncache; i++)
+		promql_series_free_all(ec->cache[i].ss, ec->cache[i].n);
+	free(ec->cache);
+	ec->cache = NULL;
+	ec->ncache = 0;
+}
+
+/* Reads the series of selector vs with samples in [mint, maxt]. Evaluation moves forward
+ * in time step by step, so a selector reads its window plus prefetch_ms ahead once and
+ * later steps take slices of that (what Prometheus does by selecting a range query's whole
+ * span at once); a window outside what was read reads again. */
+static int do_select(struct eval_ctx *ec, const struct promql_expr *vs, int64_t mint, int64_t maxt,
+                     struct tsdb_series **out, size_t *n) {
+	struct ward_err err;
+	struct sel_cache *c = NULL;
+	struct tsdb_series *r = NULL;
+	size_t i, nr = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (i = 0; i < ec->ncache; i++)
+		if (ec->cache[i].vs == vs)
+			c = &ec->cache[i];
+	if (!c || mint < c->mint || maxt > c->maxt) {
+		int64_t fetch_max =
+		        maxt > INT64_MAX - ec->prefetch_ms ? INT64_MAX : maxt + ec->prefetch_ms;
+		struct tsdb_series *ss = NULL;
+		size_t nss = 0;
+		ward_err_clear(&err);
+		if (ec->st->select(ec->st->ctx, mint, fetch_max, vs->ms, vs->nms, 0, &ss, &nss,
+		                   &err) < 0) {
+			ec->etype = PROMQL_ERR_EXECUTION;
+			return promql_fail(ec, "%s", err.msg);
+		}
+		if (!c) {
+			ec->cache =
+			        ward_xrealloc(ec->cache, (ec->ncache + 1) * sizeof(ec->cache[0]));
+			c = &ec->cache[ec->ncache++];
+		} else {
+			promql_series_free_all(c->ss, c->n);
+		}
+		c->vs = vs;
+		c->mint = mint;
+		c->maxt = fetch_max;
+		c->ss = ss;
+		c->n = nss;
+	}
+	for (i = 0; i < c->n; i++) {
+		const struct tsdb_series *s = &c->ss[i];
+		size_t lo = lower_bound(s->t, s->n, mint);
+		size_t hi = lower_bound(s->t, s->n, maxt == INT64_MAX ? maxt : maxt + 1);
+		struct tsdb_series *d;
+		if (hi <= lo)
+			continue;
+		if ((nr & (nr - 1)) == 0) /* grow at powers of two */
+			r = ward_xrealloc(r, (nr ? nr * 2 : 1) * sizeof(r[0]));
+		d = &r[nr++];
+		memset(d, 0, sizeof(*d));
+		labels_copy(&d->labels, &s->labels);
+		d->n = hi - lo;
+		d->t = ward_xmalloc(d->n * sizeof(d->t[0]));
+		d->v = ward_xmalloc(d->n * sizeof(d->v[0]));
+		memcpy(d->t, s->t + lo, d->n * sizeof(d->t[0]));
+		memcpy(d->v, s->v + lo, d->n * sizeof(d->v[0]));
+		ec->samples_loaded += d->n;
+	}
+	*out = r;
+	*n = nr;
+	if (check_limits(ec) < 0) {
+		promql_series_free_all(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* Sum of the subquery ranges in e: how far back a subquery step can reach. */
+static int64_t subquery_span(const struct promql_expr *e) {
+	int64_t s = 0;
+	size_t i;
+
+	if (!e)
+		return 0;
+	if (e->kind == N_SUBQ)
+		s += e->range_ms;
+	s += subquery_span(e->expr) + subquery_span(e->lhs) + subquery_span(e->rhs) +
+	     subquery_span(e->param);
+	for (i = 0; i < e->nargs; i++)
+		s += subquery_span(e->args[i]);
+	return s;
+}
+
+static int eval_vsel(struct eval_ctx *ec, const struct promql_expr *e, struct value *out) {
+	int64_t te = at_time(ec, e) - e->offset_ms;
+	int64_t lb = ec->opts.lookback_ms > 0 ? ec->opts.lookback_ms : DEFAULT_LOOKBACK_MS;
+	struct tsdb_series *ss;
+	size_t n, i;
+
+	out->type = PROMQL_VECTOR;
+	if (do_select(ec, e, te - lb + WINDOW_LEFT_OPEN, te, &ss, &n) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		struct tsdb_series *s = &ss[i];
+		size_t j = s->n;
+		struct labels ls;
+		while (j > 0 && s->t[j - 1] > te)
+			j--;
+		if (j == 0 || s->t[j - 1] < te - lb + WINDOW_LEFT_OPEN ||
+		    promql_is_stale(s->v[j - 1]))
+			continue;
+		labels_init(&ls);
+		labels_copy(&ls, &s->labels);
+		promql_vec_push(&out->vec, &ls, s->v[j - 1]);
+		out->vec.s[out->vec.n - 1].t = s->t[j - 1];
+	}
+	promql_series_free_all(ss, n);
+	return 0;
+}
+
+static int eval_msel(struct eval_ctx *ec, const struct promql_expr *e, struct value *out) {
+	const struct promql_expr *vs = e->expr;
+	int64_t te = at_time(ec, vs) - vs->offset_ms;
+	struct tsdb_series *ss;
+	size_t n, i, k = 0;
+
+	out->type = PROMQL_MATRIX;
+	if (do_select(ec, vs, te - e->range_ms + WINDOW_LEFT_OPEN, te, &ss, &n) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		struct tsdb_series *s = &ss[i];
+		size_t j, w = 0;
+		for (j = 0; j < s->n; j++) {
+			if (s->t[j] < te - e->range_ms + WINDOW_LEFT_OPEN || s->t[j] > te ||
+			    promql_is_stale(s->v[j]))
+				continue;
+			s->t[w] = s->t[j];
+			s->v[w] = s->v[j];
+			w++;
+		}
+		s->n = w;
+		if (w == 0) {
+			labels_free(&s->labels);
+			free(s->t);
+			free(s->v);
+			continue;
+		}
+		ss[k++] = *s;
+	}
+	out->m = ss;
+	out->nm = k;
+	return 0;
+}
+
+static int64_t floor_div(int64_t a, int64_t b) {
+	int64_t q = a / b;
+
+	if ((a % b != 0) && ((a < 0) != (b < 0)))
+		q--;
+	return q;
+}
+
+struct series_acc {
+	struct strmap idx;
+	struct tsdb_series *s;
+	size_t n, cap;
+	size_t *scap;
+};
+
+static void acc_add(struct series_acc *a, const struct labels *ls, int64_t t, double v) {
+	struct buf key = BUF_INIT;
+	size_t i;
+	struct tsdb_series *s;
+
+	promql_labels_key(ls, &key);
+	i = strmap_get(&a->idx, key.data, key.len);
+	if (i == SIZE_MAX) {
+		if (a->n == a->cap) {
+			a->cap = a->cap ? a->cap * 2 : 8;
+			a->s = ward_xrealloc(a->s, a->cap * sizeof(a->s[0]));
+			a->scap = ward_xrealloc(a->scap, a->cap * sizeof(a->scap[0]));
+		}
+		i = a->n++;
+		memset(&a->s[i], 0, sizeof(a->s[i]));
+		a->scap[i] = 0;
+		labels_copy(&a->s[i].labels, ls);
+		strmap_put(&a->idx, key.data, key.len, i);
+	}
+	buf_free(&key);
+	s = &a->s[i];
+	if (s->n == a->scap[i]) {
+		a->scap[i] = a->scap[i] ? a->scap[i] * 2 : 16;
+		s->t = ward_xrealloc(s->t, a->scap[i] * sizeof(s->t[0]));
+		s->v = ward_xrealloc(s->v, a->scap[i] * sizeof(s->v[0]));
+	}
+	s->t[s->n] = t;
+	s->v[s->n] = v;
+	s->n++;
+}
+
+static void acc_done(struct series_acc *a, struct tsdb_series **out, size_t *n) {
+	strmap_free(&a->idx);
+	free(a->scap);
+	*out = a->s;
+	*n = a->n;
+}
+
+static int cmp_series(const void *a, const void *b) {
+	return labels_cmp(&((const struct tsdb_series *)a)->labels,
+	                  &((const struct tsdb_series *)b)->labels);
+}
+
+static int eval_subquery(struct eval_ctx *ec, const struct promql_expr *e, struct value *out) {
+	int64_t te = at_time(ec, e) - e->offset_ms;
+	int64_t step = e->step_ms > 0 ? e->step_ms : DEFAULT_SUBQUERY_STEP_MS;
+	int64_t start = step * floor_div(te - e->range_ms, step), ts, saved = ec->t;
+	struct series_acc acc;
+	int rc = 0;
+	size_t i;
+
+	memset(&acc, 0, sizeof(acc));
+	if (start < te - e->range_ms + WINDOW_LEFT_OPEN)
+		start += step;
+	out->type = PROMQL_MATRIX;
+	for (ts = start; ts <= te; ts += step) {
+		struct value v;
+		memset(&v, 0, sizeof(v));
+		ec->t = ts;
+		rc = promql_eval(ec, e->expr, &v);
+		if (rc == 0) {
+			if (v.type == PROMQL_VECTOR) {
+				for (i = 0; i < v.vec.n; i++)
+					acc_add(&acc, &v.vec.s[i].ls, ts, v.vec.s[i].v);
+			} else if (v.type == PROMQL_SCALAR) {
+				struct labels none = {0};
+				acc_add(&acc, &none, ts, v.scalar);
+			}
+		}
+		promql_value_free(&v);
+		if (rc < 0)
+			break;
+	}
+	ec->t = saved;
+	acc_done(&acc, &out->m, &out->nm);
+	if (out->nm > 1)
+		qsort(out->m, out->nm, sizeof(out->m[0]), cmp_series);
+	return rc;
+}
+
+int promql_eval_matrix(struct eval_ctx *ec, const struct promql_expr *e, struct value *out) {
+	while (e->kind == N_PAREN)
+		e = e->expr;
+	if (e->kind == N_MSEL)
+		return eval_msel(ec, e, out);
+	if (e->kind == N_SUBQ)
+		return eval_subquery(ec, e, out);
+	return promql_eval(ec, e, out);
+}
+
+int promql_eval(struct eval_ctx *ec, const struct promql_expr *e, struct value *out) {
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (check_limits(ec) < 0)
+		return -1;
+	switch (e->kind) {
+	case N_NUM:
+		out->type = PROMQL_SCALAR;
+		out->scalar = e->num;
+		return 0;
+	case N_STR:
+		out->type = PROMQL_STRING;
+		out->str = ward_strdup(e->str);
+		return 0;
+	case N_PAREN:
+		return promql_eval(ec, e->expr, out);
+	case N_VSEL:
+		return eval_vsel(ec, e, out);
+	case N_MSEL:
+	case N_SUBQ:
+		return promql_eval_matrix(ec, e, out);
+	case N_NEG:
+		if (promql_eval(ec, e->expr, out) < 0)
+			return -1;
+		if (out->type == PROMQL_SCALAR) {
+			out->scalar = -out->scalar;
+			return 0;
+		}
+		for (i = 0; i < out->vec.n; i++) {
+			promql_labels_drop_name(&out->vec.s[i].ls);
+			out->vec.s[i].v = -out->vec.s[i].v;
+			out->vec.s[i].t = INT64_MIN;
+		}
+		if (promql_vec_has_dup_labels(&out->vec))
+			return promql_fail(ec,
+			                   "vector cannot contain metrics with the same labelset");
+		return 0;
+	case N_CALL: {
+		struct value *args = ward_xcalloc(e->nargs ? e->nargs : 1, sizeof(*args));
+		int rc = 0;
+		for (i = 0; i < e->nargs && rc == 0; i++) {
+			if (promql_func_arg_type(e->fn, i) == PROMQL_MATRIX)
+				rc = promql_eval_matrix(ec, e->args[i], &args[i]);
+			else
+				rc = promql_eval(ec, e->args[i], &args[i]);
+		}
+		if (rc == 0)
+			rc = e->fn->impl(ec, e, args, out);
+		for (i = 0; i < e->nargs; i++)
+			promql_value_free(&args[i]);
+		free(args);
+		if (rc == 0 && out->type == PROMQL_VECTOR && promql_vec_has_dup_labels(&out->vec))
+			return promql_fail(ec,
+			                   "vector cannot contain metrics with the same labelset");
+		return rc;
+	}
+	case N_AGG:
+		return promql_eval_aggregate(ec, e, out);
+	case N_BIN:
+		return promql_eval_binop(ec, e, out);
+	default:
+		return promql_fail(ec, "unsupported expression");
+	}
+}
+
+/* ---- public entry points ---- */
+static void ctx_init(struct eval_ctx *ec, const struct promql_storage *st,
+                     const struct promql_opts *o, int64_t start, int64_t end,
+                     struct ward_err *err) {
+	memset(ec, 0, sizeof(*ec));
+	ec->st = st;
+	if (o)
+		ec->opts = *o;
+	else
+		promql_opts_default(&ec->opts);
+	if (ec->opts.lookback_ms <= 0)
+		ec->opts.lookback_ms = DEFAULT_LOOKBACK_MS;
+	ec->start_ms = start;
+	ec->end_ms = end;
+	ec->t = start;
+	if (ec->opts.timeout_ms > 0)
+		ec->deadline_mono_ms = ward_mono_ms() + ec->opts.timeout_ms;
+	ec->err = err;
+	ward_err_clear(err);
+}
+
+static void ctx_prefetch(struct eval_ctx *ec, const struct promql_expr *e) {
+	/* both terms are bounded by the parser's duration limit, so no overflow */
+	ec->prefetch_ms = (ec->end_ms - ec->start_ms) + subquery_span(e);
+}
+
+/* sort(), sort_desc(), topk() and bottomk() define the order of their output. */
+static bool keeps_order(const struct promql_expr *e) {
+	while (e->kind == N_PAREN)
+		e = e->expr;
+	if (e->kind == N_CALL)
+		return strcmp(e->fn->name, "sort") == 0 || strcmp(e->fn->name, "sort_desc") == 0;
+	if (e->kind == N_AGG)
+		return e->agg == AGG_TOPK || e->agg == AGG_BOTTOMK;
+	return false;
+}
+
+static void vec_to_result(struct vec *v, int64_t t, struct promql_result *out) {
+	size_t i;
+
+	out->type = PROMQL_VECTOR;
+	out->nseries = v->n;
+	out->series = ward_xcalloc(v->n ? v->n : 1, sizeof(out->series[0]));
+	for (i = 0; i < v->n; i++) {
+		out->series[i].labels = v->s[i].ls;
+		labels_init(&v->s[i].ls);
+		out->series[i].t = ward_xmalloc(sizeof(int64_t));
+		out->series[i].v = ward_xmalloc(sizeof(double));
+		out->series[i].t[0] = t;
+		out->series[i].v[0] = v->s[i].v;
+		out->series[i].n = 1;
+	}
+}
+
+int promql_eval_instant(const struct promql_storage *st, const struct promql_expr *e, int64_t t_ms,
+                        const struct promql_opts *o, struct promql_result *out,
+                        enum promql_errtype *etype, struct ward_err *err) {
+	struct eval_ctx ec;
+	struct value v;
+
+	memset(out, 0, sizeof(*out));
+	ctx_init(&ec, st, o, t_ms, t_ms, err);
+	ctx_prefetch(&ec, e);
+	if (promql_eval(&ec, e, &v) < 0) {
+		cache_free(&ec);
+		promql_value_free(&v);
+		if (etype)
+			*etype = ec.etype ? ec.etype : PROMQL_ERR_EXECUTION;
+		return -1;
+	}
+	cache_free(&ec);
+	out->t_ms = t_ms;
+	switch (v.type) {
+	case PROMQL_SCALAR:
+		out->type = PROMQL_SCALAR;
+		out->scalar = v.scalar;
+		break;
+	case PROMQL_STRING:
+		out->type = PROMQL_STRING;
+		out->str = v.str;
+		v.str = NULL;
+		break;
+	case PROMQL_VECTOR:
+		if (!keeps_order(e))
+			promql_sort_vec(&v.vec);
+		vec_to_result(&v.vec, t_ms, out);
+		break;
+	case PROMQL_MATRIX:
+		out->type = PROMQL_MATRIX;
+		out->series = v.m;
+		out->nseries = v.nm;
+		v.m = NULL;
+		v.nm = 0;
+		if (out->nseries > 1)
+			qsort(out->series, out->nseries, sizeof(out->series[0]), cmp_series);
+		break;
+	default:
+		break;
+	}
+	promql_value_free(&v);
+	return 0;
+}
+
+int promql_eval_range(const struct promql_storage *st, const struct promql_expr *e,
+                      int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                      const struct promql_opts *o, struct promql_result *out,
+                      enum promql_errtype *etype, struct ward_err *err) {
+	struct eval_ctx ec;
+	struct series_acc acc;
+	int64_t t;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	memset(&acc, 0, sizeof(acc));
+	ctx_init(&ec, st, o, start_ms, end_ms, err);
+	if (step_ms <= 0 || end_ms < start_ms) {
+		ward_err_set(err,
+		             "invalid range: start %" PRId64 ", end %" PRId64 ", step %" PRId64
+		             " (end must not be before start and step must be positive)",
+		             start_ms, end_ms, step_ms);
+		if (etype)
+			*etype = PROMQL_ERR_BAD_DATA;
+		return -1;
+	}
+	if (e->type != PROMQL_SCALAR && e->type != PROMQL_VECTOR) {
+		ward_err_set(err,
+		             "invalid expression type \"%s\" for range query, must be Scalar "
+		             "or instant Vector",
+		             e->type == PROMQL_MATRIX ? "range vector" : promql_type_name(e->type));
+		if (etype)
+			*etype = PROMQL_ERR_BAD_DATA;
+		return -1;
+	}
+	ctx_prefetch(&ec, e);
+	for (t = start_ms; t <= end_ms; t += step_ms) {
+		struct value v;
+		ec.t = t;
+		/* max_samples bounds what one step holds, not the sum over all steps */
+		ec.samples_loaded = 0;
+		if (promql_eval(&ec, e, &v) < 0) {
+			promql_value_free(&v);
+			cache_free(&ec);
+			acc_done(&acc, &out->series, &out->nseries);
+			promql_series_free_all(out->series, out->nseries);
+			memset(out, 0, sizeof(*out));
+			if (etype)
+				*etype = ec.etype ? ec.etype : PROMQL_ERR_EXECUTION;
+			return -1;
+		}
+		if (v.type == PROMQL_SCALAR) {
+			struct labels none = {0};
+			acc_add(&acc, &none, t, v.scalar);
+		} else {
+			for (i = 0; i < v.vec.n; i++)
+				acc_add(&acc, &v.vec.s[i].ls, t, v.vec.s[i].v);
+		}
+		promql_value_free(&v);
+		if (t > INT64_MAX - step_ms)
+			break;
+	}
+	cache_free(&ec);
+	acc_done(&acc, &out->series, &out->nseries);
+	if (out->nseries > 1)
+		qsort(out->series, out->nseries, sizeof(out->series[0]), cmp_series);
+	out->type = PROMQL_MATRIX;
+	out->t_ms = end_ms;
+	return 0;
+}
+
+void promql_result_free(struct promql_result *r) {
+	if (!r)
+		return;
+	free(r->str);
+	promql_series_free_all(r->series, r->nseries);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- JSON ---- */
+void promql_fmt_float(struct buf *b, double v) {
+	char tmp[400], digits[32];
+	int prec, e10, nd = 0, i;
+	const char *p;
+
+	if (isnan(v)) {
+		buf_puts(b, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	if (v == 0) {
+		buf_puts(b, signbit(v) ? "-0" : "0");
+		return;
+	}
+	/* shortest round-trip digits, then written without exponent as Go's 'f', -1 does */
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	p = tmp;
+	if (*p == '-') {
+		buf_putc(b, '-');
+		p++;
+	}
+	for (; *p && *p != 'e'; p++)
+		if (*p >= '0' && *p <= '9')
+			digits[nd++] = *p;
+	e10 = atoi(p + 1);
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	/* value = 0.d1d2d3... * 10^(e10+1) */
+	if (e10 < 0) {
+		buf_puts(b, "0.");
+		for (i = 0; i < -e10 - 1; i++)
+			buf_putc(b, '0');
+		buf_append(b, digits, (size_t)nd);
+		return;
+	}
+	for (i = 0; i <= e10; i++)
+		buf_putc(b, i < nd ? digits[i] : '0');
+	if (nd > e10 + 1) {
+		buf_putc(b, '.');
+		buf_append(b, digits + e10 + 1, (size_t)(nd - e10 - 1));
+	}
+}
+
+static void put_ts(struct buf *b, int64_t ms) {
+	uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+	char f[8];
+	int k;
+
+	/* Prometheus writes float64(ms)/1000 with 'f', -1: at most 3 decimals, no trailing
+	 * zeros. */
+	if (ms < 0)
+		buf_putc(b, '-');
+	buf_printf(b, "%" PRIu64, a / 1000);
+	if (a % 1000 == 0)
+		return;
+	snprintf(f, sizeof(f), "%03u", (unsigned)(a % 1000));
+	for (k = 2; k >= 0 && f[k] == '0'; k--)
+		f[k] = 0;
+	buf_printf(b, ".%s", f);
+}
+
+static void put_sample(struct buf *b, int64_t t, double v) {
+	buf_putc(b, '[');
+	put_ts(b, t);
+	buf_puts(b, ",\"");
+	promql_fmt_float(b, v);
+	buf_puts(b, "\"]");
+}
+
+static void put_metric(struct buf *b, const struct labels *ls) {
+	size_t i;
+
+	buf_puts(b, "{\"metric\":{");
+	for (i = 0; i < ls->n; i++) {
+		if (i)
+			buf_putc(b, ',');
+		buf_json_str(b, ls->v[i].name, strlen(ls->v[i].name));
+		buf_putc(b, ':');
+		buf_json_str(b, ls->v[i].value, strlen(ls->v[i].value));
+	}
+	buf_puts(b, "},");
+}
+
+void promql_result_json(const struct promql_result *r, struct buf *out) {
+	size_t i, j;
+
+	switch (r->type) {
+	case PROMQL_SCALAR:
+		buf_puts(out, "{\"resultType\":\"scalar\",\"result\":");
+		put_sample(out, r->t_ms, r->scalar);
+		buf_putc(out, '}');
+		return;
+	case PROMQL_STRING:
+		buf_puts(out, "{\"resultType\":\"string\",\"result\":[");
+		put_ts(out, r->t_ms);
+		buf_putc(out, ',');
+		buf_json_str(out, r->str ? r->str : "", r->str ? strlen(r->str) : 0);
+		buf_puts(out, "]}");
+		return;
+	case PROMQL_VECTOR:
+		buf_puts(out, "{\"resultType\":\"vector\",\"result\":[");
+		for (i = 0; i < r->nseries; i++) {
+			if (i)
+				buf_putc(out, ',');
+			put_metric(out, &r->series[i].labels);
+			buf_puts(out, "\"value\":");
+			if (r->series[i].n > 0)
+				put_sample(out, r->series[i].t[0], r->series[i].v[0]);
+			else
+				put_sample(out, r->t_ms, NAN);
+			buf_putc(out, '}');
+		}
+		buf_puts(out, "]}");
+		return;
+	case PROMQL_MATRIX:
+		buf_puts(out, "{\"resultType\":\"matrix\",\"result\":[");
+		for (i = 0; i < r->nseries; i++) {
+			if (i)
+				buf_putc(out, ',');
+			put_metric(out, &r->series[i].labels);
+			buf_puts(out, "\"values\":[");
+			for (j = 0; j < r->series[i].n; j++) {
+				if (j)
+					buf_putc(out, ',');
+				put_sample(out, r->series[i].t[j], r->series[i].v[j]);
+			}
+			buf_puts(out, "]}");
+		}
+		buf_puts(out, "]}");
+		return;
+	default:
+		buf_puts(out, "{\"resultType\":\"vector\",\"result\":[]}");
+	}
+}
