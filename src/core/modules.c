@@ -6,9 +6,11 @@
 #include <pthread.h>
 
 #include "core/core.h"
+#include "promapi/promapi.h"
 
 const struct ward_module *const ward_modules[] = {
 	&core_module,
+	&promapi_module,
 	NULL,
 };
 

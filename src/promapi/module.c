@@ -1,0 +1,196 @@
+/* module.c: the promapi module's life: the "tsdb" config section, opening the tsdb under
+ * <data>/tsdb at start, a maintenance timer (head cuts, compaction, retention) whose work
+ * runs on libuv's worker pool so the loop never waits on disk, the self-scrape timer that
+ * writes ward's own /metrics into the store, and closing at stop.
+ *
+ * Invariant: at most one maintenance job runs at a time (maint_busy); the tsdb pointer is
+ * set before routes are registered and cleared only after the HTTP server has stopped.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "promapi/promapi_internal.h"
+
+#define MAINTAIN_EVERY_MS 60000 /* cheap when nothing is due; head cuts are hourly at most */
+
+static struct promapi self;
+
+struct promapi *promapi_get(void)
+{
+	return &self;
+}
+
+struct tsdb *promapi_tsdb(void)
+{
+	return self.db;
+}
+
+#define PC(f) offsetof(struct promapi_conf, f)
+static const struct conf_field tsdb_fields[] = {
+	{.key = "retention", .type = CONF_DURATION, .offset = PC(retention_ms), .defval = "15d",
+	 .min = 0, .max = 100 * 365 * 86400e3, .flags = CONF_RANGE,
+	 .help = "drop data older than this (0: keep forever)"},
+	{.key = "retention_size", .type = CONF_SIZE, .offset = PC(retention_bytes), .defval = "0",
+	 .help = "drop the oldest blocks past this many bytes (0: no limit)"},
+	{.key = "block_duration", .type = CONF_DURATION, .offset = PC(block_duration_ms),
+	 .defval = "2h", .min = 60e3, .max = 31 * 86400e3, .flags = CONF_RANGE,
+	 .help = "how much time the in-memory head covers before it is cut into a block"},
+	{.key = "out_of_order_window", .type = CONF_DURATION, .offset = PC(ooo_window_ms),
+	 .defval = "10m", .min = 0, .max = 7 * 86400e3, .flags = CONF_RANGE,
+	 .help = "samples this far behind a series' newest are still accepted"},
+	{.key = "wal_fsync", .type = CONF_STR, .offset = PC(wal_fsync), .defval = "always",
+	 .help = "\"always\" (every acknowledged write is on disk) or a duration (fsync that often)"},
+	{.key = "downsample", .type = CONF_BOOL, .offset = PC(downsample), .defval = "true",
+	 .help = "keep 5m and 1h resolutions of old data for long-range queries"},
+	{.key = "self_scrape_interval", .type = CONF_DURATION, .offset = PC(self_scrape_ms),
+	 .defval = "15s", .min = 0, .max = 3600e3, .flags = CONF_RANGE,
+	 .help = "how often ward writes its own /metrics into the store (0: never)"},
+	{.key = "query_timeout", .type = CONF_DURATION, .offset = PC(query_timeout_ms),
+	 .defval = "2m", .min = 100, .max = 3600e3, .flags = CONF_RANGE,
+	 .help = "a query running longer is stopped"},
+	{.key = "query_max_samples", .type = CONF_INT, .offset = PC(query_max_samples),
+	 .defval = "50000000", .min = 1000, .max = 1e10, .flags = CONF_RANGE,
+	 .help = "samples one query may load at most"},
+	{.key = "lookback_delta", .type = CONF_DURATION, .offset = PC(lookback_ms), .defval = "5m",
+	 .min = 1000, .max = 86400e3, .flags = CONF_RANGE,
+	 .help = "how far back an instant selector looks for a sample"},
+	{0},
+};
+
+static int tsdb_validate(void *obj, const struct conf_pos *pos, struct ward_err *err)
+{
+	const struct promapi_conf *c = obj;
+	if (c->wal_fsync && strcmp(c->wal_fsync, "always") != 0) {
+		int64_t ms;
+		struct ward_err e;
+		ward_err_clear(&e);
+		if (ward_parse_duration(c->wal_fsync, strlen(c->wal_fsync), &ms, &e) != 0 || ms <= 0) {
+			conf_error_at(err, pos,
+				      "tsdb.wal_fsync: \"%s\" is neither \"always\" nor a duration "
+				      "such as 1s",
+				      c->wal_fsync);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const struct conf_schema tsdb_schema = {.name = "tsdb",
+					       .size = sizeof(struct promapi_conf),
+					       .fields = tsdb_fields,
+					       .validate = tsdb_validate};
+
+static void promapi_init(void)
+{
+	(void)conf_register_section(&tsdb_schema);
+}
+
+void promapi_query_opts(const struct conf *c, struct promql_opts *o)
+{
+	promql_opts_default(o);
+	const struct promapi_conf *pc = conf_section(c, "tsdb");
+	if (!pc)
+		return;
+	o->timeout_ms = pc->query_timeout_ms;
+	o->max_samples = (size_t)pc->query_max_samples;
+	o->lookback_ms = pc->lookback_ms;
+}
+
+/* ---- maintenance on the worker pool ---- */
+
+static void maint_work(uv_work_t *w)
+{
+	struct ward_err err;
+	ward_err_clear(&err);
+	if (tsdb_maintain(self.db, false, &err) != 0)
+		ward_log(LOG_WARN, "tsdb maintenance failed", "error", err.msg, NULL);
+}
+
+static void maint_done(uv_work_t *w, int status)
+{
+	self.maint_busy = false;
+}
+
+static void maint_tick(uv_timer_t *t)
+{
+	if (self.maint_busy || !self.db)
+		return;
+	self.maint_busy = true;
+	if (uv_queue_work(t->loop, &self.maint_req, maint_work, maint_done) != 0)
+		self.maint_busy = false;
+}
+
+static void scrape_tick(uv_timer_t *t)
+{
+	promapi_self_scrape(&self);
+}
+
+static void set_scrape_timer(const struct promapi_conf *pc)
+{
+	uv_timer_stop(&self.scrape_timer);
+	if (pc->self_scrape_ms > 0)
+		uv_timer_start(&self.scrape_timer, scrape_tick, (uint64_t)pc->self_scrape_ms,
+			       (uint64_t)pc->self_scrape_ms);
+}
+
+static int promapi_start(struct ward_ctx *ctx, const struct conf *c, struct ward_err *err)
+{
+	const struct promapi_conf *pc = conf_section(c, "tsdb");
+	struct tsdb_opts o;
+	tsdb_opts_default(&o);
+	struct buf dir = BUF_INIT;
+	buf_printf(&dir, "%s/tsdb", ctx->data_dir);
+	o.dir = buf_cstr(&dir);
+	o.retention_ms = pc->retention_ms;
+	o.retention_bytes = pc->retention_bytes;
+	o.block_duration_ms = pc->block_duration_ms;
+	o.ooo_window_ms = pc->ooo_window_ms;
+	o.downsample = pc->downsample;
+	if (pc->wal_fsync && strcmp(pc->wal_fsync, "always") != 0) {
+		o.fsync = TSDB_FSYNC_PERIODIC;
+		(void)ward_parse_duration(pc->wal_fsync, strlen(pc->wal_fsync), &o.fsync_interval_ms,
+					  NULL);
+	}
+	self.ctx = ctx;
+	self.db = tsdb_open(&o, err);
+	buf_free(&dir);
+	if (!self.db)
+		return -1;
+	promapi_routes_register(&self);
+	uv_timer_init(ctx->loop, &self.maint_timer);
+	uv_timer_start(&self.maint_timer, maint_tick, MAINTAIN_EVERY_MS, MAINTAIN_EVERY_MS);
+	uv_timer_init(ctx->loop, &self.scrape_timer);
+	set_scrape_timer(pc);
+	return 0;
+}
+
+static int promapi_apply(struct ward_ctx *ctx, const struct conf *c, struct ward_err *err)
+{
+	if (!self.db)
+		return 0;
+	set_scrape_timer(conf_section(c, "tsdb"));
+	return 0;
+}
+
+static void promapi_stop(struct ward_ctx *ctx)
+{
+	if (!self.db)
+		return;
+	uv_timer_stop(&self.maint_timer);
+	uv_timer_stop(&self.scrape_timer);
+	/* A maintenance job still on the pool finishes before the loop is closed; the daemon
+	 * closes the loop after modules stop, so wait for it here. */
+	while (self.maint_busy)
+		uv_run(ctx->loop, UV_RUN_ONCE);
+	tsdb_close(self.db);
+	self.db = NULL;
+}
+
+const struct ward_module promapi_module = {
+	.name = "promapi",
+	.init = promapi_init,
+	.start = promapi_start,
+	.apply = promapi_apply,
+	.stop = promapi_stop,
+};
