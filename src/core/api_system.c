@@ -4,6 +4,7 @@
  * queries, so that a load balancer or systemd can poll them often.
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "core/core_internal.h"
@@ -39,6 +40,46 @@ void core_send_data(struct http_resp *resp, int status, json_t *data)
 	json_decref(data);
 }
 
+#define MAX_HEALTH_COMPONENTS 32
+
+static pthread_mutex_t health_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the table */
+static struct {
+	const char *name;
+	ward_health_fn fn;
+	void *arg;
+} health_components[MAX_HEALTH_COMPONENTS];
+static size_t nhealth;
+
+void ward_health_register(const char *component, ward_health_fn fn, void *arg)
+{
+	pthread_mutex_lock(&health_lock);
+	if (nhealth < MAX_HEALTH_COMPONENTS)
+		health_components[nhealth++] = (typeof(health_components[0])){component, fn, arg};
+	pthread_mutex_unlock(&health_lock);
+}
+
+/* Adds the registered components to comp; clears *ok when one is degraded. */
+static void module_health(json_t *comp, bool *ok)
+{
+	pthread_mutex_lock(&health_lock);
+	size_t n = nhealth;
+	pthread_mutex_unlock(&health_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct buf details = BUF_INIT;
+		int rc = health_components[i].fn(health_components[i].arg, &details);
+		json_t *o = json_loads(buf_cstr(&details), 0, NULL);
+		if (!json_is_object(o)) {
+			json_decref(o);
+			o = json_object();
+		}
+		json_object_set_new(o, "status", json_string(rc == 0 ? "ok" : "degraded"));
+		if (rc != 0)
+			*ok = false;
+		json_object_set_new(comp, health_components[i].name, o);
+		buf_free(&details);
+	}
+}
+
 static void h_health(struct http_req *req, struct http_resp *resp, void *arg)
 {
 	struct ward_ctx *ctx = arg;
@@ -71,11 +112,14 @@ static void h_health(struct http_req *req, struct http_resp *resp, void *arg)
 	json_object_set_new(comp, "http",
 			    json_pack("{s:s,s:i}", "status", "ok", "inflight",
 				      ctx->http ? http_server_inflight(ctx->http) : 0));
+	module_health(comp, &ok);
 	json_t *j = json_pack("{s:s,s:s,s:s,s:f,s:o}", "status", ok ? "ok" : "degraded",
 			      "version", WARD_VERSION_STR, "revision", WARD_REVISION,
 			      "uptime_seconds", (double)(ward_now_ms() - ctx->start_ms) / 1000.0,
 			      "components", comp);
-	send_json(resp, ok ? 200 : 503, j);
+	/* Degraded is still alive: liveness probes must not restart a server that is
+	 * serving with, say, a quarantined block. Only a store that cannot answer is 503. */
+	send_json(resp, sv < 0 ? 503 : 200, j);
 }
 
 static void h_ready(struct http_req *req, struct http_resp *resp, void *arg)

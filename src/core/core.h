@@ -60,6 +60,13 @@ extern const struct ward_module *const ward_modules[];
  * `ward config check` knows every section. */
 void ward_modules_init(void);
 
+/* A component of GET /health. fn writes a JSON object (without the "status" member) into
+ * details, e.g. {"series":12,"quarantined":0}, and returns 0 when the component is fine or
+ * 1 when it is degraded (served, but something needs a person: quarantined data, a full
+ * disk). Called on HTTP threads: fn must be thread-safe and cheap. Register from start(). */
+typedef int (*ward_health_fn)(void *arg, struct buf *details);
+void ward_health_register(const char *component, ward_health_fn fn, void *arg);
+
 /* The config in force; caller drops the reference with conf_unref. */
 struct conf *ward_conf_get(struct ward_ctx *ctx);
 

@@ -134,6 +134,71 @@ static void set_scrape_timer(const struct promapi_conf *pc)
 			       (uint64_t)pc->self_scrape_ms);
 }
 
+/* The tsdb's line in GET /health: degraded once anything was quarantined. */
+static int tsdb_health(void *arg, struct buf *out)
+{
+	struct tsdb_stats s;
+	if (!self.db) {
+		buf_puts(out, "{\"open\":false}");
+		return 1;
+	}
+	tsdb_stats(self.db, &s);
+	buf_printf(out,
+		   "{\"series\":%llu,\"head_samples\":%llu,\"blocks\":%llu,\"quarantined\":%llu,"
+		   "\"rejected_too_old\":%llu}",
+		   (unsigned long long)s.series, (unsigned long long)s.head_samples,
+		   (unsigned long long)s.blocks, (unsigned long long)s.quarantined,
+		   (unsigned long long)s.rejected_too_old);
+	return s.quarantined > 0 ? 1 : 0;
+}
+
+/* tsdb statistics as metrics, read at scrape time. */
+#define STAT_FN(fname, expr)                          \
+	static double fname(void *arg)                \
+	{                                             \
+		struct tsdb_stats s;                  \
+		if (!self.db)                         \
+			return 0;                     \
+		tsdb_stats(self.db, &s);              \
+		return (double)(expr);                \
+	}
+STAT_FN(st_series, s.series)
+STAT_FN(st_head_samples, s.head_samples)
+STAT_FN(st_head_bytes, s.head_bytes)
+STAT_FN(st_blocks, s.blocks)
+STAT_FN(st_block_bytes, s.block_bytes)
+STAT_FN(st_wal_bytes, s.wal_bytes)
+STAT_FN(st_appended, s.appended_total)
+STAT_FN(st_too_old, s.rejected_too_old)
+STAT_FN(st_duplicate, s.rejected_duplicate)
+STAT_FN(st_quarantined, s.quarantined)
+
+static void register_stat_metrics(void)
+{
+	metric_register_fn("ward_tsdb_head_series", "Series in the in-memory head.", METRIC_GAUGE,
+			   st_series, NULL);
+	metric_register_fn("ward_tsdb_head_samples", "Samples in the in-memory head.",
+			   METRIC_GAUGE, st_head_samples, NULL);
+	metric_register_fn("ward_tsdb_head_bytes", "Memory held by head chunks and index.",
+			   METRIC_GAUGE, st_head_bytes, NULL);
+	metric_register_fn("ward_tsdb_blocks", "Persisted blocks.", METRIC_GAUGE, st_blocks, NULL);
+	metric_register_fn("ward_tsdb_block_bytes", "Bytes of persisted blocks on disk.",
+			   METRIC_GAUGE, st_block_bytes, NULL);
+	metric_register_fn("ward_tsdb_wal_bytes", "Bytes of the write-ahead log on disk.",
+			   METRIC_GAUGE, st_wal_bytes, NULL);
+	metric_register_fn("ward_tsdb_samples_appended_total", "Samples accepted since start.",
+			   METRIC_COUNTER, st_appended, NULL);
+	metric_register_fn("ward_tsdb_rejected_too_old_total",
+			   "Samples refused for being older than the out-of-order window.",
+			   METRIC_COUNTER, st_too_old, NULL);
+	metric_register_fn("ward_tsdb_rejected_duplicate_total",
+			   "Samples refused for repeating a timestamp with another value.",
+			   METRIC_COUNTER, st_duplicate, NULL);
+	metric_register_fn("ward_tsdb_quarantined_total",
+			   "Damaged WAL segments or blocks moved aside since start.", METRIC_COUNTER,
+			   st_quarantined, NULL);
+}
+
 static int promapi_start(struct ward_ctx *ctx, const struct conf *c, struct ward_err *err)
 {
 	const struct promapi_conf *pc = conf_section(c, "tsdb");
@@ -158,6 +223,8 @@ static int promapi_start(struct ward_ctx *ctx, const struct conf *c, struct ward
 	if (!self.db)
 		return -1;
 	promapi_routes_register(&self);
+	ward_health_register("tsdb", tsdb_health, NULL);
+	register_stat_metrics();
 	uv_timer_init(ctx->loop, &self.maint_timer);
 	uv_timer_start(&self.maint_timer, maint_tick, MAINTAIN_EVERY_MS, MAINTAIN_EVERY_MS);
 	uv_timer_init(ctx->loop, &self.scrape_timer);

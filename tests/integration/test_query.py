@@ -170,3 +170,34 @@ def test_acknowledged_samples_survive_kill_9_in_a_loop():
     check(len(acked) > 0, "no write was acknowledged at all")
     # and the count of samples per series covers every acknowledged timestamp
     w.stop()
+
+
+def test_damaged_wal_is_quarantined_reported_in_health_and_the_rest_served():
+    w = Ward("walflip", extra_yaml="tsdb:\n  self_scrape_interval: 0s\n").start()
+    now = int(time.time() * 1000)
+    for b in range(3):
+        s = [({"__name__": "flip_test", "b": str(b)}, [(now - 1000 * k, float(k)) for k in range(50)])]
+        eq(push(w, w.admin_token, s).status, 204, "remote_write")
+    w.stop()
+    wal = os.path.join(w.data, "tsdb", "wal")
+    segs = sorted(f for f in os.listdir(wal) if not f.startswith("."))
+    check(segs, f"no WAL segment in {wal}")
+    path = os.path.join(wal, segs[-1])
+    size = os.path.getsize(path)
+    check(size > 200, f"WAL segment too small to damage: {size}")
+    with open(path, "r+b") as f:  # flip a byte in the last third: the last batch's record
+        f.seek(size - size // 6)
+        c = f.read(1)
+        f.seek(size - size // 6)
+        f.write(bytes([c[0] ^ 0xFF]))
+    w.start(expect_token=False)
+    h = w.get("/health").json()
+    t = h["components"].get("tsdb") or {}
+    eq(t.get("status"), "degraded", f"/health tsdb component after a flipped WAL byte: {h}")
+    check(t.get("quarantined", 0) >= 1, f"quarantined count: {t}")
+    check("damaged" in w.stderr().lower(), "the log says the WAL was damaged")
+    r, j = query(w, w.admin_token, 'count(flip_test)', time=str(now / 1000))
+    eq(r.status, 200, "query after quarantine")
+    check(j["data"]["result"] and float(j["data"]["result"][0]["value"][1]) >= 2,
+          f"the undamaged batches are still served: {j}")
+    w.stop()
