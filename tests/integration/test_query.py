@@ -201,3 +201,44 @@ def test_damaged_wal_is_quarantined_reported_in_health_and_the_rest_served():
     check(j["data"]["result"] and float(j["data"]["result"][0]["value"][1]) >= 2,
           f"the undamaged batches are still served: {j}")
     w.stop()
+
+
+def test_a_real_prometheus_remote_writes_into_ward():
+    """Debian's Prometheus scrapes itself and remote_writes to ward with an operator token;
+    its series then answer in ward's query API."""
+    import shutil
+    import subprocess
+    from harness import free_port, new_tmpdir, wait_for, _procs
+    prom = shutil.which("prometheus")
+    check(prom, "prometheus not installed (bash scripts/deps.sh test)")
+    w = Ward("promrw", extra_yaml="tsdb:\n  self_scrape_interval: 0s\n").start()
+    token = w.create_token("prometheus", "operator")["token"]
+    d = new_tmpdir("prometheus")
+    pport = free_port()
+    cfg = os.path.join(d, "prometheus.yml")
+    with open(cfg, "w") as f:
+        f.write(f"""global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: prometheus
+    static_configs: [{{targets: ['127.0.0.1:{pport}']}}]
+remote_write:
+  - url: {w.url}/api/v1/write
+    authorization: {{credentials: {token}}}
+    queue_config: {{batch_send_deadline: 1s, max_shards: 1}}
+""")
+    log = open(os.path.join(d, "prometheus.log"), "wb")
+    p = subprocess.Popen([prom, f"--config.file={cfg}", f"--storage.tsdb.path={d}/data",
+                          f"--web.listen-address=127.0.0.1:{pport}", "--log.level=warn"],
+                         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    _procs.append(p)
+
+    def arrived():
+        r, j = query(w, w.admin_token, 'up{job="prometheus"}')
+        return r.status == 200 and j["data"]["result"]
+    wait_for(arrived, 60, "up{job=\"prometheus\"} written by Prometheus' remote_write")
+    r, j = query(w, w.admin_token, 'count({job="prometheus"}) > 100')
+    check(j["data"]["result"], f"Prometheus' own series arrived in bulk: {j}")
+    p.terminate()
+    p.wait(30)
+    w.stop()
