@@ -122,6 +122,9 @@ void ward_hex(const uint8_t *in, size_t n, char *out);
 /* Parses exactly 2n hex chars into out; 0 or -1. */
 int ward_unhex(const char *in, size_t inlen, uint8_t *out, size_t n);
 
+/* CRC-32C (Castagnoli) of n bytes, chained from crc (0 to start). Thread-safe. */
+uint32_t ward_crc32c(uint32_t crc, const void *data, size_t n);
+
 /* ---- structured logging ----
  * One line per event: logfmt on a terminal, JSON lines otherwise (or as configured).
  * Values whose key names a secret (token, password, passphrase, secret, key, authorization,

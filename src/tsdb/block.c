@@ -141,7 +141,7 @@ static void flush_chunk(struct block_writer *bw, struct gorilla_enc *e, uint8_t 
 	tsdb_put_u32(hdr, len);
 	fwrite(hdr, 1, 4, bw->chunks);
 	fwrite(d, 1, len, bw->chunks);
-	tsdb_put_u32(hdr, tsdb_crc32c(0, d, len));
+	tsdb_put_u32(hdr, ward_crc32c(0, d, len));
 	fwrite(hdr, 1, 4, bw->chunks);
 	free(d);
 	buf_putc(metas, (char)col);
@@ -249,20 +249,20 @@ int bw_finish(struct block_writer *bw, const struct block_meta_in *m, char ulid_
 	tsdb_buf_uvarint(&idx, bw->nseries);
 	buf_append(&idx, bw->series.data, bw->series.len);
 	uint64_t s_len = idx.len - s_off;
-	tsdb_buf_u32(&idx, tsdb_crc32c(0, idx.data + s_off, s_len));
+	tsdb_buf_u32(&idx, ward_crc32c(0, idx.data + s_off, s_len));
 	struct postings_out po = {&post, 0};
 	idx_each(&bw->idx, put_postings, &po);
 	uint64_t p_off = idx.len;
 	tsdb_buf_uvarint(&idx, po.count);
 	buf_append(&idx, post.data, post.len);
 	uint64_t p_len = idx.len - p_off;
-	tsdb_buf_u32(&idx, tsdb_crc32c(0, idx.data + p_off, p_len));
+	tsdb_buf_u32(&idx, ward_crc32c(0, idx.data + p_off, p_len));
 	size_t f_off = idx.len;
 	tsdb_buf_u64(&idx, s_off);
 	tsdb_buf_u64(&idx, s_len);
 	tsdb_buf_u64(&idx, p_off);
 	tsdb_buf_u64(&idx, p_len);
-	tsdb_buf_u32(&idx, tsdb_crc32c(0, idx.data + f_off, 32));
+	tsdb_buf_u32(&idx, ward_crc32c(0, idx.data + f_off, 32));
 	buf_append(&idx, INDEX_MAGIC, MAGIC_LEN);
 	snprintf(path, sizeof(path), "%s/index", bw->tmpdir);
 	if (ward_write_file_atomic(path, idx.data, idx.len, 0600, err) < 0)
@@ -443,7 +443,7 @@ struct tsdb_block *block_open(const char *blockdir, struct ward_err *err) {
 			goto bad_chunks;
 		uint32_t len = tsdb_get_u32(b->map + off);
 		if (len > b->maplen - off - 8 ||
-		    tsdb_crc32c(0, b->map + off + 4, len) != tsdb_get_u32(b->map + off + 4 + len))
+		    ward_crc32c(0, b->map + off + 4, len) != tsdb_get_u32(b->map + off + 4 + len))
 			goto bad_chunks;
 		off += 8 + (size_t)len;
 	}
@@ -455,7 +455,7 @@ struct tsdb_block *block_open(const char *blockdir, struct ward_err *err) {
 	    memcmp(u + ixlen - MAGIC_LEN, INDEX_MAGIC, MAGIC_LEN) != 0)
 		goto bad_index;
 	const uint8_t *f = u + ixlen - FOOTER_LEN;
-	if (tsdb_crc32c(0, f, 32) != tsdb_get_u32(f + 32))
+	if (ward_crc32c(0, f, 32) != tsdb_get_u32(f + 32))
 		goto bad_index;
 	uint64_t s_off = tsdb_get_u64(f), s_len = tsdb_get_u64(f + 8);
 	uint64_t p_off = tsdb_get_u64(f + 16), p_len = tsdb_get_u64(f + 24);
@@ -463,8 +463,8 @@ struct tsdb_block *block_open(const char *blockdir, struct ward_err *err) {
 	if (s_off > limit || s_len > limit - s_off || limit - s_off - s_len < 4 || p_off > limit ||
 	    p_len > limit - p_off || limit - p_off - p_len < 4)
 		goto bad_index;
-	if (tsdb_crc32c(0, u + s_off, s_len) != tsdb_get_u32(u + s_off + s_len) ||
-	    tsdb_crc32c(0, u + p_off, p_len) != tsdb_get_u32(u + p_off + p_len))
+	if (ward_crc32c(0, u + s_off, s_len) != tsdb_get_u32(u + s_off + s_len) ||
+	    ward_crc32c(0, u + p_off, p_len) != tsdb_get_u32(u + p_off + p_len))
 		goto bad_index;
 	if (parse_series(b, u + s_off, u + s_off + s_len) < 0)
 		goto bad_index;

@@ -16,8 +16,7 @@
 #include "base/base.h"
 #include "tsdb/tsdb.h"
 
-/* ---- crc32c.c ---- */
-uint32_t tsdb_crc32c(uint32_t crc, const void *data, size_t n);
+/* CRC-32C comes from base (ward_crc32c). */
 
 /* ---- little-endian and varint helpers ---- */
 static inline void tsdb_put_u32(uint8_t *p, uint32_t v) {

@@ -82,8 +82,8 @@ static uint32_t *list_segments(const struct tsdb_wal *w, size_t *n) {
 
 void wal_frame(struct buf *out, uint8_t type, const void *payload, size_t n) {
 	uint8_t hdr[WAL_HDR];
-	uint32_t crc = tsdb_crc32c(0, &type, 1);
-	crc = tsdb_crc32c(crc, payload, n);
+	uint32_t crc = ward_crc32c(0, &type, 1);
+	crc = ward_crc32c(crc, payload, n);
 	tsdb_put_u32(hdr, (uint32_t)n);
 	tsdb_put_u32(hdr + 4, crc);
 	hdr[8] = type;
@@ -141,7 +141,7 @@ int wal_replay(struct tsdb_wal *w, int (*fn)(void *arg, uint8_t type, const uint
 			uint32_t len = tsdb_get_u32(map + off), crc = tsdb_get_u32(map + off + 4);
 			uint8_t type = map[off + 8];
 			if (len > size - off - WAL_HDR ||
-			    tsdb_crc32c(0, map + off + 8, (size_t)len + 1) != crc ||
+			    ward_crc32c(0, map + off + 8, (size_t)len + 1) != crc ||
 			    (type != WAL_REC_SERIES && type != WAL_REC_SAMPLES) ||
 			    fn(arg, type, map + off + WAL_HDR, len) < 0) {
 				bad = true;

@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 			uint32_t len = tsdb_get_u32(seg + off);
 			if (len > size - 1 - off - 9)
 				break;
-			tsdb_put_u32(seg + off + 4, tsdb_crc32c(0, seg + off + 8, (size_t)len + 1));
+			tsdb_put_u32(seg + off + 4, ward_crc32c(0, seg + off + 8, (size_t)len + 1));
 			off += 9 + (size_t)len;
 		}
 	}

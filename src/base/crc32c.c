@@ -1,9 +1,10 @@
 /* crc32c.c: CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), table-driven, one byte
- * at a time. Used for every WAL record, block chunk and block index section. The table is
- * built once (pthread_once) so the function is safe from any thread. crc starts at 0 and
- * may be chained: tsdb_crc32c(tsdb_crc32c(0, a, n), b, m) == crc of a||b.
+ * at a time: the checksum of every on-disk record ward writes (tsdb WAL records, block
+ * chunks and index sections; log blocks). The table is built once (pthread_once) so the
+ * function is safe from any thread. crc starts at 0 and may be chained:
+ * ward_crc32c(ward_crc32c(0, a, n), b, m) == crc of a||b.
  */
-#include "tsdb/tsdb_internal.h"
+#include "base/base.h"
 
 #include <pthread.h>
 
@@ -19,7 +20,7 @@ static void crc_init(void) {
 	}
 }
 
-uint32_t tsdb_crc32c(uint32_t crc, const void *data, size_t n) {
+uint32_t ward_crc32c(uint32_t crc, const void *data, size_t n) {
 	const uint8_t *p = data;
 
 	pthread_once(&crc_once, crc_init);
