@@ -119,6 +119,8 @@ void ward_random_bytes(void *out, size_t n);
 bool ward_ct_equal(const void *a, const void *b, size_t n);
 /* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void ward_hex(const uint8_t *in, size_t n, char *out);
+/* The value of one hex digit (either case), or -1. */
+int ward_hexval(int c);
 /* Parses exactly 2n hex chars into out; 0 or -1. */
 int ward_unhex(const char *in, size_t inlen, uint8_t *out, size_t n);
 

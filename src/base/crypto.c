@@ -35,7 +35,7 @@ void ward_hex(const uint8_t *in, size_t n, char *out) {
 	out[2 * n] = '\0';
 }
 
-static int hexval(char c) {
+int ward_hexval(int c) {
 	if (c >= '0' && c <= '9')
 		return c - '0';
 	if (c >= 'a' && c <= 'f')
@@ -51,7 +51,7 @@ int ward_unhex(const char *in, size_t inlen, uint8_t *out, size_t n) {
 	if (!in || inlen != 2 * n)
 		return -1;
 	for (i = 0; i < n; i++) {
-		int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+		int hi = ward_hexval(in[2 * i]), lo = ward_hexval(in[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);

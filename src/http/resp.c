@@ -77,24 +77,14 @@ void http_resp_error(struct http_resp *resp, int status, const char *error_type,
 	buf_free(&msg);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 char *http_url_decode(const char *s, size_t n, bool plus)
 {
 	char *out = ward_xmalloc(n + 1);
 	size_t w = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-			out[w++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+		if (s[i] == '%' && i + 2 < n && ward_hexval(s[i + 1]) >= 0 && ward_hexval(s[i + 2]) >= 0) {
+			out[w++] = (char)(ward_hexval(s[i + 1]) * 16 + ward_hexval(s[i + 2]));
 			i += 2;
 		} else if (plus && s[i] == '+') {
 			out[w++] = ' ';

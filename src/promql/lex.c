@@ -136,15 +136,6 @@ static void put_utf8(struct buf *b, uint32_t c) {
 	}
 }
 
-static int hexval(int c) {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Scans a quoted string starting at lx->pos (the quote). */
 static void lex_string(struct lexer *lx, struct token *t) {
@@ -211,7 +202,7 @@ static void lex_string(struct lexer *lx, struct token *t) {
 			int nd = c == 'x' ? 2 : c == 'u' ? 4 : 8, k;
 			uint32_t v = 0;
 			for (k = 0; k < nd; k++) {
-				int h = i < lx->n ? hexval((unsigned char)lx->s[i]) : -1;
+				int h = i < lx->n ? ward_hexval((unsigned char)lx->s[i]) : -1;
 				if (h < 0) {
 					t->errmsg = "invalid escape sequence";
 					goto fail;
