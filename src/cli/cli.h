@@ -119,6 +119,7 @@ extern const struct cli_cmd cli_cmd_serve;
 extern const struct cli_cmd cli_cmd_config;
 extern const struct cli_cmd cli_cmd_token;
 extern const struct cli_cmd cli_cmd_audit;
+extern const struct cli_cmd cli_cmd_logs;
 extern const struct cli_cmd cli_cmd_query;
 extern const struct cli_cmd cli_cmd_tsdb;
 extern const struct cli_cmd cli_cmd_version;

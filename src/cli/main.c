@@ -18,6 +18,7 @@ static const struct cli_cmd *const commands[] = {
         &cli_cmd_config,
         &cli_cmd_token,
         &cli_cmd_audit,
+        &cli_cmd_logs,
         &cli_cmd_query,
         &cli_cmd_tsdb,
         &cli_cmd_version,

@@ -6,11 +6,13 @@
 #include <pthread.h>
 
 #include "core/core.h"
+#include "logs/logs.h"
 #include "promapi/promapi.h"
 
 const struct ward_module *const ward_modules[] = {
 	&core_module,
 	&promapi_module,
+	&logs_module,
 	NULL,
 };
 

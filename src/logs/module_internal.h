@@ -1,0 +1,131 @@
+/* module_internal.h: the logs module's configuration structs and its running state,
+ * shared by module.c (lifecycle), api.c (HTTP), syslog.c, tail.c, pipeline.c.
+ * Sources and timers live on the daemon's libuv loop (one thread); HTTP handlers run on
+ * the server's threads and touch only the store (thread-safe) and atomic counters.
+ */
+#ifndef WARD_LOGS_MODULE_INTERNAL_H
+#define WARD_LOGS_MODULE_INTERNAL_H
+
+#include <uv.h>
+
+#include "conf/conf.h"
+#include "core/core.h"
+#include "logs/logs_internal.h"
+
+enum logs_format { FMT_RAW = 0, FMT_JSON, FMT_LOGFMT, FMT_REGEX };
+
+struct logs_file_conf {
+	char *path; /* a glob */
+	struct conf_kv *labels;
+	size_t nlabels;
+	int format; /* enum logs_format */
+	char *regex;
+	char *time_field;
+	char *time_format; /* rfc3339, unix, unix_ms, unix_ns, or a strptime format */
+	char *multiline_start;
+	char **label_fields;
+	size_t nlabel_fields;
+	int start_at; /* 0 beginning, 1 end */
+};
+
+struct logs_rotate_conf {
+	char *path;
+	int64_t size;
+	int64_t every_ms;
+	int64_t keep;
+	int compress;
+	int mode;
+	char *postrotate;
+};
+
+struct logs_syslog_conf {
+	char *udp; /* listen address; NULL/empty: off */
+	char *tcp;
+	int64_t max_message;
+	int64_t max_connections;
+	struct conf_kv *labels;
+	size_t nlabels;
+};
+
+struct logs_conf {
+	bool enabled;
+	int64_t retention_ms;
+	int64_t retention_bytes;
+	int64_t block_bytes;
+	int64_t buffer_bytes;
+	int64_t block_age_ms;
+	int64_t segment_bytes;
+	int64_t max_line_bytes;
+	bool wal_fsync;
+	struct logs_syslog_conf syslog;
+	struct logs_file_conf *files;
+	size_t nfiles;
+	struct logs_rotate_conf *rotate;
+	size_t nrotate;
+	int64_t rotate_interval_ms;
+};
+
+/* A per-source parsing pipeline, compiled from a logs_file_conf. */
+struct logs_pipeline {
+	int format;
+	void *re;    /* pcre2_code: regex format */
+	void *ml_re; /* pcre2_code: multiline start */
+	char *time_field;
+	char *time_format;
+	char **label_fields;
+	size_t nlabel_fields;
+	struct labels base; /* static labels */
+};
+int logs_pipeline_init(struct logs_pipeline *p, const struct logs_file_conf *c,
+                       struct ward_err *err);
+void logs_pipeline_free(struct logs_pipeline *p);
+/* True when line starts a new entry (always true without a multiline pattern). */
+bool logs_pipeline_is_start(const struct logs_pipeline *p, const char *line, size_t len);
+/* Labels and timestamp for one entry (labels_out is overwritten). ts defaults to now_ns. */
+void logs_pipeline_apply(const struct logs_pipeline *p, const char *line, size_t len,
+                         int64_t now_ns, struct labels *labels_out, int64_t *ts_out,
+                         struct logs_fields *scratch);
+
+struct logs_syslog;
+struct logs_tailer;
+
+struct logs_mod {
+	struct ward_ctx *ctx;
+	struct logs_store *store;
+	char *dir;
+	uv_timer_t maint_timer;
+	uv_timer_t rotate_timer;
+	bool timers_on;
+	struct logs_syslog *syslog;
+	struct logs_tailer *tailer;
+	struct logs_rotate_rule *rules;
+	size_t nrules;
+	char *fingerprint;        /* the settings start() used; apply() refuses to change them */
+	struct metric *m_lines;   /* ward_logs_lines_received_total{source} */
+	struct metric *m_dropped; /* ward_logs_lines_dropped_total{reason} */
+};
+struct logs_mod *logs_mod_get(void);
+
+void logs_api_register(struct logs_mod *m);
+/* Counts lines received from a source ("syslog", "file", "push", "loki"). */
+void logs_count(struct logs_mod *m, const char *source, double n);
+void logs_count_dropped(struct logs_mod *m, const char *reason, double n);
+
+struct logs_syslog *logs_syslog_start(struct logs_mod *m, uv_loop_t *loop,
+                                      const struct logs_syslog_conf *c, struct ward_err *err);
+void logs_syslog_stop(struct logs_syslog *s); /* closes handles; the loop frees them */
+int logs_syslog_port(const struct logs_syslog *s, bool tcp);
+
+struct logs_tailer *logs_tailer_start(struct logs_mod *m, uv_loop_t *loop,
+                                      const struct logs_file_conf *files, size_t n,
+                                      const char *offsets_path, struct ward_err *err);
+void logs_tailer_stop(struct logs_tailer *t); /* reads what is left, checkpoints, closes */
+
+/* Decodes the rotate list of the config into rules (caller frees with the helper). */
+void logs_rules_from_conf(const struct logs_conf *c, struct logs_rotate_rule **out, size_t *n);
+void logs_rules_free(struct logs_rotate_rule *r, size_t n);
+
+/* The "logs" section's schema (for `ward logs rotate`, which decodes it offline). */
+extern const struct conf_schema logs_conf_schema;
+
+#endif
