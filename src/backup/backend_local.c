@@ -1,0 +1,363 @@
+/* backend_local.c: the local-directory backend. Layout: config, keys/<id>, data/<2 hex>/<id>,
+ * index/<id>, snapshots/<id>, locks/<id>. Every write goes to a temporary file ".tmp-<rand>"
+ * in the target directory, is fsync'd, renamed over the name and the directory fsync'd, so a
+ * crash leaves the old file or the whole new one; listings skip temporary files (prune
+ * removes them). Names are checked to be plain ([0-9a-z-], no '/'), so a hostile name cannot
+ * escape the repository.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backup/backup_internal.h"
+
+static const char *const type_dir[] = {"", "keys", "data", "index", "snapshots", "locks"};
+
+struct local {
+	char *root;
+};
+
+static bool name_ok(const char *name) {
+	size_t n = strlen(name);
+	if (n == 0 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* Full path of a file into p; 0 or -1 for a bad name. */
+static int file_path(struct local *l, enum backup_ftype t, const char *name, struct buf *p,
+                     struct ward_err *err) {
+	buf_reset(p);
+	if (t == BACKUP_FT_CONFIG) {
+		buf_printf(p, "%s/config", l->root);
+		return 0;
+	}
+	if ((unsigned)t > BACKUP_FT_LOCK || !name_ok(name) ||
+	    (t == BACKUP_FT_DATA && strlen(name) < 2)) {
+		ward_err_set(err, "backup repository %s: bad file name \"%s\"", l->root, name);
+		return -1;
+	}
+	if (t == BACKUP_FT_DATA)
+		buf_printf(p, "%s/data/%.2s/%s", l->root, name, name);
+	else
+		buf_printf(p, "%s/%s/%s", l->root, type_dir[t], name);
+	return 0;
+}
+
+static int l_write(struct backup_backend *be, enum backup_ftype t, const char *name,
+                   const void *data, size_t n, struct ward_err *err) {
+	struct local *l = be->ctx;
+	struct buf path = BUF_INIT, tmp = BUF_INIT;
+	char rnd[17], *slash;
+	uint8_t r[8];
+	const uint8_t *p = data;
+	int fd = -1, rc = BACKUP_ERR_IO;
+
+	if (file_path(l, t, name, &path, err)) {
+		rc = BACKUP_ERR_USAGE;
+		goto out;
+	}
+	ward_random_bytes(r, sizeof(r));
+	ward_hex(r, sizeof(r), rnd);
+	slash = strrchr(path.data, '/');
+	buf_append(&tmp, path.data, (size_t)(slash - path.data));
+	buf_printf(&tmp, "/.tmp-%s", rnd);
+	fd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ward_err_set(err, "cannot create %s: %s (is the repository writable?)", tmp.data,
+		             strerror(errno));
+		goto out;
+	}
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			ward_err_set(err, "cannot write %s: %s", tmp.data,
+			             w < 0 ? strerror(errno) : "short write");
+			goto out;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	if (fsync(fd) != 0) {
+		ward_err_set(err, "cannot fsync %s: %s", tmp.data, strerror(errno));
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp.data, path.data) != 0) {
+		ward_err_set(err, "cannot rename %s to %s: %s", tmp.data, path.data,
+		             strerror(errno));
+		goto out;
+	}
+	*slash = '\0';
+	ward_fsync_dir(path.data);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc && tmp.data)
+		unlink(tmp.data);
+	buf_free(&path);
+	buf_free(&tmp);
+	return rc;
+}
+
+static int l_read(struct backup_backend *be, enum backup_ftype t, const char *name, uint64_t off,
+                  size_t len, struct buf *out, struct ward_err *err) {
+	struct local *l = be->ctx;
+	struct buf path = BUF_INIT;
+	struct stat st;
+	int fd = -1, rc = BACKUP_ERR_IO;
+	size_t want, got = 0;
+
+	buf_reset(out);
+	if (file_path(l, t, name, &path, err)) {
+		rc = BACKUP_ERR_USAGE;
+		goto out;
+	}
+	fd = open(path.data, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		rc = errno == ENOENT ? BACKUP_ERR_NOTFOUND : BACKUP_ERR_IO;
+		ward_err_set(err, "cannot read %s: %s", path.data, strerror(errno));
+		goto out;
+	}
+	if (off > (uint64_t)st.st_size || (len && off + len > (uint64_t)st.st_size)) {
+		ward_err_set(err, "%s: %zu bytes at %llu are past its end (%lld bytes): truncated?",
+		             path.data, len, (unsigned long long)off, (long long)st.st_size);
+		rc = BACKUP_ERR_CORRUPT;
+		goto out;
+	}
+	want = len ? len : (size_t)((uint64_t)st.st_size - off);
+	buf_reserve(out, want + 1);
+	while (got < want) {
+		ssize_t r = pread(fd, out->data + got, want - got, (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			ward_err_set(err, "cannot read %s: %s", path.data,
+			             r < 0 ? strerror(errno) : "unexpected end of file");
+			goto out;
+		}
+		got += (size_t)r;
+	}
+	out->len = got;
+	out->data[got] = '\0';
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_free(&path);
+	return rc;
+}
+
+static int list_dir(const char *dir, backup_list_fn fn, void *arg, struct ward_err *err,
+                    bool missing_ok) {
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d) {
+		if (errno == ENOENT && missing_ok)
+			return 0;
+		ward_err_set(err, "cannot list %s: %s", dir, strerror(errno));
+		return BACKUP_ERR_IO;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (!name_ok(de->d_name))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		rc = fn(de->d_name, (int64_t)st.st_size, arg);
+		if (rc)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
+
+static int l_list(struct backup_backend *be, enum backup_ftype t, backup_list_fn fn, void *arg,
+                  struct ward_err *err) {
+	struct local *l = be->ctx;
+	struct buf p = BUF_INIT;
+	int rc = 0;
+
+	if (t == BACKUP_FT_CONFIG || (unsigned)t > BACKUP_FT_LOCK)
+		return BACKUP_ERR_USAGE;
+	if (t != BACKUP_FT_DATA) {
+		buf_printf(&p, "%s/%s", l->root, type_dir[t]);
+		rc = list_dir(p.data, fn, arg, err, false);
+	} else {
+		for (int i = 0; i < 256 && rc == 0; i++) {
+			buf_reset(&p);
+			buf_printf(&p, "%s/data/%02x", l->root, i);
+			rc = list_dir(p.data, fn, arg, err, true);
+		}
+	}
+	buf_free(&p);
+	return rc;
+}
+
+static int l_remove(struct backup_backend *be, enum backup_ftype t, const char *name,
+                    struct ward_err *err) {
+	struct local *l = be->ctx;
+	struct buf p = BUF_INIT;
+	int rc = 0;
+
+	if (file_path(l, t, name, &p, err)) {
+		buf_free(&p);
+		return BACKUP_ERR_USAGE;
+	}
+	if (unlink(p.data) != 0) {
+		rc = errno == ENOENT ? BACKUP_ERR_NOTFOUND : BACKUP_ERR_IO;
+		ward_err_set(err, "cannot remove %s: %s", p.data, strerror(errno));
+	} else {
+		char *slash = strrchr(p.data, '/');
+		*slash = '\0';
+		ward_fsync_dir(p.data);
+	}
+	buf_free(&p);
+	return rc;
+}
+
+static int l_stat(struct backup_backend *be, enum backup_ftype t, const char *name, int64_t *size,
+                  struct ward_err *err) {
+	struct local *l = be->ctx;
+	struct buf p = BUF_INIT;
+	struct stat st;
+	int rc = 0;
+
+	if (file_path(l, t, name, &p, err)) {
+		buf_free(&p);
+		return BACKUP_ERR_USAGE;
+	}
+	if (stat(p.data, &st) != 0) {
+		rc = errno == ENOENT ? BACKUP_ERR_NOTFOUND : BACKUP_ERR_IO;
+		ward_err_set(err, "cannot stat %s: %s", p.data, strerror(errno));
+	} else {
+		*size = (int64_t)st.st_size;
+	}
+	buf_free(&p);
+	return rc;
+}
+
+static int l_create(struct backup_backend *be, struct ward_err *err) {
+	struct local *l = be->ctx;
+	struct buf p = BUF_INIT;
+	DIR *d;
+	int rc = BACKUP_ERR_IO;
+
+	if (ward_mkdir_p(l->root, 0700, err))
+		goto out;
+	d = opendir(l->root);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+				closedir(d);
+				ward_err_set(err,
+				             "%s is not empty: a repository is created in an empty "
+				             "or new directory",
+				             l->root);
+				rc = BACKUP_ERR_EXISTS;
+				goto out;
+			}
+		}
+		closedir(d);
+	}
+	for (int t = BACKUP_FT_KEY; t <= BACKUP_FT_LOCK; t++) {
+		buf_reset(&p);
+		buf_printf(&p, "%s/%s", l->root, type_dir[t]);
+		if (ward_mkdir_p(p.data, 0700, err))
+			goto out;
+	}
+	for (int i = 0; i < 256; i++) {
+		buf_reset(&p);
+		buf_printf(&p, "%s/data/%02x", l->root, i);
+		if (ward_mkdir_p(p.data, 0700, err))
+			goto out;
+	}
+	ward_fsync_dir(l->root);
+	rc = 0;
+out:
+	buf_free(&p);
+	return rc;
+}
+
+static int sweep_dir(const char *dir) {
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, ".tmp-", 5) == 0 && unlinkat(dirfd(d), de->d_name, 0) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int l_sweep(struct backup_backend *be) {
+	struct local *l = be->ctx;
+	struct buf p = BUF_INIT;
+	int n = 0;
+
+	buf_puts(&p, l->root);
+	n += sweep_dir(p.data);
+	for (int t = BACKUP_FT_KEY; t <= BACKUP_FT_LOCK; t++) {
+		buf_reset(&p);
+		buf_printf(&p, "%s/%s", l->root, type_dir[t]);
+		n += sweep_dir(p.data);
+	}
+	for (int i = 0; i < 256; i++) {
+		buf_reset(&p);
+		buf_printf(&p, "%s/data/%02x", l->root, i);
+		n += sweep_dir(p.data);
+	}
+	buf_free(&p);
+	return n;
+}
+
+static void l_free(struct backup_backend *be) {
+	struct local *l;
+	if (!be)
+		return;
+	l = be->ctx;
+	free(l->root);
+	free(l);
+	free(be->location);
+	free(be);
+}
+
+struct backup_backend *backup_backend_local(const char *path) {
+	struct backup_backend *be = ward_xcalloc(1, sizeof(*be));
+	struct local *l = ward_xcalloc(1, sizeof(*l));
+	size_t n = strlen(path);
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	l->root = ward_strndup(path, n);
+	be->ctx = l;
+	be->write = l_write;
+	be->read = l_read;
+	be->list = l_list;
+	be->remove = l_remove;
+	be->stat = l_stat;
+	be->create = l_create;
+	be->sweep = l_sweep;
+	be->free = l_free;
+	be->location = ward_strdup(l->root);
+	return be;
+}

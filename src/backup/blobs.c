@@ -1,0 +1,681 @@
+/* blobs.c: the blob store on top of repo.c: the in-memory index loaded from the index files, blobs
+ * written into packs (zstd, then sealed with the blob id as associated data) and read back
+ * with their id verified, trees as blobs, and snapshots. A pack is written whole, then an
+ * index file for it, then its entries join the in-memory index: a crash between the two
+ * leaves an unindexed pack that prune deletes. Used by archive.c, restore.c, maint.c.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "backup/backup_internal.h"
+
+#define PACK_HEADER_AD "ward-pack-header"
+
+/* ---- index ---- */
+int backup_load_index(struct backup_repo *r, bool tolerate, backup_check_fn fn, void *arg,
+                      struct ward_err *err) {
+	char **names = NULL;
+	size_t nn = 0;
+	struct buf plain = BUF_INIT;
+	int rc;
+
+	if (r->idx_loaded)
+		return 0;
+	rc = backup_list_names(r, BACKUP_FT_INDEX, &names, &nn, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < nn; i++) {
+		struct backup_index_pack *packs = NULL;
+		size_t np = 0;
+		struct ward_err e2;
+		ward_err_clear(&e2);
+		rc = backup_read_sealed(r, BACKUP_FT_INDEX, names[i], &plain, &e2);
+		if (rc == 0 && backup_index_decode((const uint8_t *)plain.data, plain.len, &packs,
+		                                   &np, &e2) != 0)
+			rc = BACKUP_ERR_CORRUPT;
+		if (rc) {
+			if (!tolerate) {
+				ward_err_set(err, "index/%s: %s ('ward backup check' for details)",
+				             names[i], e2.msg);
+				goto out;
+			}
+			if (fn) {
+				char msg[WARD_ERR_MAX + 128];
+				snprintf(msg, sizeof(msg), "index/%s is damaged: %s", names[i],
+				         e2.msg);
+				fn("error", msg, arg);
+			}
+			rc = 0;
+			continue;
+		}
+		for (size_t p = 0; p < np; p++) {
+			uint32_t pi = bindex_pack(&r->idx, packs[p].id);
+			for (size_t j = 0; j < packs[p].n; j++)
+				bindex_add(&r->idx, pi, &packs[p].e[j]);
+		}
+		backup_index_packs_free(packs, np);
+	}
+	r->idx_loaded = true;
+	r->index_files = names;
+	r->nindex_files = nn;
+	names = NULL;
+	nn = 0;
+	rc = 0;
+out:
+	backup_names_free(names, nn);
+	buf_free(&plain);
+	return rc;
+}
+
+/* ---- writing ----
+ * put_blob (the caller's thread) checks for duplicates, copies the chunk into a job and
+ * queues it. Writer threads compress and seal jobs, append them to the open pack of their
+ * type (under w->mu) and, when a pack is full, take it out and write it and its index file
+ * (outside the lock). Finished packs wait in w->done until backup_flush merges them into
+ * r->idx on the caller's thread, so r->idx is only ever touched by one thread; until then
+ * r->pending answers "already stored?" for the ids in flight. */
+struct bjob {
+	struct bjob *next;
+	uint8_t type;
+	uint8_t id[BACKUP_ID_LEN];
+	size_t n;
+	uint8_t data[];
+};
+
+struct bdone {
+	struct bdone *next;
+	struct backup_index_pack ip;
+	char index_name[BACKUP_HEX_LEN];
+};
+
+/* Chunks queued but not yet sealed, at most: bounds memory while a disk is slow. */
+#define WRITER_QUEUE_BYTES (16u * 1024 * 1024)
+
+struct backup_writer {
+	pthread_t th[BACKUP_WRITER_THREADS];
+	int nth;
+	pthread_mutex_t mu; /* guards everything below */
+	pthread_cond_t cv_work, cv_space;
+	struct bjob *head, *tail;
+	size_t queued;
+	bool stop;
+	struct backup_packer pk[2];
+	struct bdone *done;
+	int rc;
+	struct ward_err err;
+	uint64_t stored;
+	struct backup_repo *r; /* read-only from the threads: keys, backend, level */
+};
+
+/* Writes one finished pack and its index file; fills d. Any thread. */
+static int write_pack(struct backup_repo *r, struct backup_packer *pk, struct bdone *d,
+                      struct ward_err *err) {
+	struct buf hdr = BUF_INIT, idx = BUF_INIT;
+	char pack_name[BACKUP_HEX_LEN];
+	uint32_t hlen;
+	uint8_t le[4];
+	size_t before;
+	int rc;
+
+	backup_pack_header_encode(pk->e, pk->n, &hdr);
+	before = pk->data.len;
+	backup_seal(r->enc_key, hdr.data, hdr.len, PACK_HEADER_AD, strlen(PACK_HEADER_AD),
+	            &pk->data);
+	hlen = (uint32_t)(pk->data.len - before);
+	for (int i = 0; i < 4; i++)
+		le[i] = (uint8_t)(hlen >> (8 * i));
+	buf_append(&pk->data, le, 4);
+	backup_content_name(pk->data.data, pk->data.len, pack_name);
+	rc = r->be->write(r->be, BACKUP_FT_DATA, pack_name, pk->data.data, pk->data.len, err);
+	if (rc)
+		goto out;
+	ward_unhex(pack_name, 2 * BACKUP_ID_LEN, d->ip.id, BACKUP_ID_LEN);
+	d->ip.e = pk->e;
+	d->ip.n = pk->n;
+	backup_index_encode(&d->ip, 1, &idx);
+	rc = backup_write_sealed(r, BACKUP_FT_INDEX, &idx, d->index_name, err);
+	if (rc)
+		goto out;
+	pk->e = NULL; /* now owned by d */
+	pk->n = pk->cap = 0;
+out:
+	buf_free(&hdr);
+	buf_free(&idx);
+	return rc;
+}
+
+static bool pack_full(const struct backup_packer *pk) {
+	return pk->data.len >= BACKUP_PACK_TARGET || pk->n >= BACKUP_MAX_PACK_BLOBS / 2;
+}
+
+/* Called with w->mu held; returns with it held. Writes pk (taken out of w) unlocked. */
+static void write_locked(struct backup_writer *w, struct backup_packer *pk) {
+	struct backup_packer mine = *pk;
+	struct bdone *d = ward_xcalloc(1, sizeof(*d));
+	struct ward_err e2;
+	int rc;
+
+	memset(pk, 0, sizeof(*pk));
+	pthread_mutex_unlock(&w->mu);
+	ward_err_clear(&e2);
+	rc = write_pack(w->r, &mine, d, &e2);
+	pthread_mutex_lock(&w->mu);
+	if (rc == 0) {
+		w->stored += mine.data.len;
+		d->next = w->done;
+		w->done = d;
+	} else {
+		free(d);
+		free(mine.e);
+		if (!w->rc) {
+			w->rc = rc;
+			w->err = e2;
+		}
+	}
+	buf_free(&mine.data);
+}
+
+static void *writer_main(void *arg) {
+	struct backup_writer *w = arg;
+	ZSTD_CCtx *zc = ZSTD_createCCtx();
+	struct buf z = BUF_INIT, sealed = BUF_INIT;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		struct bjob *j;
+		struct backup_packer *pk;
+		struct backup_pack_entry *e;
+		const void *plain;
+		size_t plen, zb;
+		uint8_t flags = 0;
+
+		while (!w->head && !w->stop)
+			pthread_cond_wait(&w->cv_work, &w->mu);
+		if (!w->head)
+			break;
+		j = w->head;
+		w->head = j->next;
+		if (!w->head)
+			w->tail = NULL;
+		w->queued -= j->n;
+		pthread_cond_broadcast(&w->cv_space);
+		if (w->rc) {
+			free(j); /* a pack write failed: the run is lost, drain the queue */
+			continue;
+		}
+		pthread_mutex_unlock(&w->mu);
+
+		plain = j->data;
+		plen = j->n;
+		zb = ZSTD_compressBound(j->n);
+		buf_reset(&z);
+		buf_reserve(&z, zb + 1);
+		{
+			size_t zn =
+			        ZSTD_compressCCtx(zc, z.data, zb, j->data, j->n, w->r->zstd_level);
+			/* Keep the compressed form only when it saves something. */
+			if (!ZSTD_isError(zn) && zn < j->n) {
+				plain = z.data;
+				plen = zn;
+				flags = BLOB_F_ZSTD;
+			}
+		}
+		buf_reset(&sealed);
+		backup_seal(w->r->enc_key, plain, plen, j->id, BACKUP_ID_LEN, &sealed);
+
+		pthread_mutex_lock(&w->mu);
+		pk = &w->pk[j->type];
+		if (pk->n == pk->cap) {
+			pk->cap = pk->cap ? pk->cap * 2 : 64;
+			pk->e = ward_xrealloc(pk->e, pk->cap * sizeof(*pk->e));
+		}
+		e = &pk->e[pk->n++];
+		e->type = j->type;
+		e->flags = flags;
+		memcpy(e->id, j->id, BACKUP_ID_LEN);
+		e->offset = pk->data.len;
+		e->length = (uint32_t)sealed.len;
+		e->raw_len = (uint32_t)j->n;
+		buf_append(&pk->data, sealed.data, sealed.len);
+		free(j);
+		if (pack_full(pk))
+			write_locked(w, pk);
+	}
+	pthread_mutex_unlock(&w->mu);
+	ZSTD_freeCCtx(zc);
+	buf_free(&z);
+	buf_free(&sealed);
+	return NULL;
+}
+
+static int writer_start(struct backup_repo *r, struct ward_err *err) {
+	struct backup_writer *w = ward_xcalloc(1, sizeof(*w));
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv_work, NULL);
+	pthread_cond_init(&w->cv_space, NULL);
+	w->r = r;
+	for (int i = 0; i < BACKUP_WRITER_THREADS; i++) {
+		if (pthread_create(&w->th[i], NULL, writer_main, w) != 0)
+			break;
+		w->nth++;
+	}
+	r->w = w;
+	if (w->nth == 0) {
+		ward_err_set(err, "cannot start a writer thread");
+		return BACKUP_ERR_IO;
+	}
+	return 0;
+}
+
+/* Stops and joins the threads; leaves packs, done list and error in w. */
+static void writer_join(struct backup_writer *w) {
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_broadcast(&w->cv_work);
+	pthread_mutex_unlock(&w->mu);
+	for (int i = 0; i < w->nth; i++)
+		pthread_join(w->th[i], NULL);
+	w->nth = 0;
+}
+
+void backup_writer_free(struct backup_repo *r) {
+	struct backup_writer *w = r->w;
+	if (!w)
+		return;
+	writer_join(w);
+	while (w->head) {
+		struct bjob *j = w->head;
+		w->head = j->next;
+		free(j);
+	}
+	while (w->done) {
+		struct bdone *d = w->done;
+		w->done = d->next;
+		free(d->ip.e);
+		free(d);
+	}
+	for (int i = 0; i < 2; i++) {
+		buf_free(&w->pk[i].data);
+		free(w->pk[i].e);
+	}
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv_work);
+	pthread_cond_destroy(&w->cv_space);
+	free(w);
+	r->w = NULL;
+}
+
+int backup_flush(struct backup_repo *r, struct ward_err *err) {
+	struct backup_writer *w = r->w;
+	int rc = 0;
+
+	if (!w)
+		return 0;
+	writer_join(w);
+	/* The threads are gone: the rest runs on this thread without the lock. */
+	for (int i = 0; i < 2 && !w->rc; i++)
+		if (w->pk[i].n) {
+			struct bdone *d = ward_xcalloc(1, sizeof(*d));
+			struct ward_err e2;
+			ward_err_clear(&e2);
+			w->rc = write_pack(r, &w->pk[i], d, &e2);
+			if (w->rc) {
+				w->err = e2;
+				free(d);
+			} else {
+				w->stored += w->pk[i].data.len;
+				d->next = w->done;
+				w->done = d;
+			}
+		}
+	while (w->done) {
+		struct bdone *d = w->done;
+		uint32_t pi = bindex_pack(&r->idx, d->ip.id);
+		for (size_t i = 0; i < d->ip.n; i++)
+			bindex_add(&r->idx, pi, &d->ip.e[i]);
+		r->written_index =
+		        ward_xrealloc(r->written_index, (r->nwritten_index + 1) * sizeof(char *));
+		r->written_index[r->nwritten_index++] = ward_strdup(d->index_name);
+		w->done = d->next;
+		free(d->ip.e);
+		free(d);
+	}
+	r->bytes_stored += w->stored;
+	w->stored = 0;
+	if (w->rc) {
+		ward_err_set(err, "%s", w->err.msg);
+		rc = w->rc;
+	}
+	backup_writer_free(r);
+	idset_free(&r->pending);
+	idset_init(&r->pending);
+	backup_lock_refresh(r);
+	return rc;
+}
+
+int backup_put_blob(struct backup_repo *r, enum backup_blob_type type, const void *p, size_t n,
+                    const uint8_t id[BACKUP_ID_LEN], bool *added, struct ward_err *err) {
+	struct backup_writer *w;
+	struct bjob *j;
+	int rc = 0;
+
+	*added = false;
+	backup_lock_refresh(r); /* a cheap clock check; rewrites the lock every 5 minutes */
+	if (bindex_get(&r->idx, id) || idset_has(&r->pending, id))
+		return 0;
+	if (!r->w && (rc = writer_start(r, err)) != 0)
+		return rc;
+	w = r->w;
+	j = ward_xmalloc(sizeof(*j) + n);
+	j->next = NULL;
+	j->type = (uint8_t)type;
+	memcpy(j->id, id, BACKUP_ID_LEN);
+	j->n = n;
+	memcpy(j->data, p, n);
+	pthread_mutex_lock(&w->mu);
+	while (w->queued > 0 && w->queued + n > WRITER_QUEUE_BYTES && !w->rc)
+		pthread_cond_wait(&w->cv_space, &w->mu);
+	if (w->rc) {
+		ward_err_set(err, "%s", w->err.msg);
+		rc = w->rc;
+		free(j);
+	} else {
+		if (w->tail)
+			w->tail->next = j;
+		else
+			w->head = j;
+		w->tail = j;
+		w->queued += n;
+		pthread_cond_signal(&w->cv_work);
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (rc)
+		return rc;
+	idset_add(&r->pending, id);
+	*added = true;
+	return 0;
+}
+
+/* ---- reading ---- */
+/* Decrypts, decompresses and verifies one sealed blob with the given scratch state; safe
+ * from any thread as long as zd and tmp belong to it (r is only read). */
+static int decode_with(struct backup_repo *r, void **zd, struct buf *tmp,
+                       const uint8_t id[BACKUP_ID_LEN], uint8_t flags, uint32_t raw_len,
+                       const uint8_t *sealed, size_t n, struct buf *out, struct ward_err *err) {
+	uint8_t check[BACKUP_ID_LEN];
+	char hex[BACKUP_HEX_LEN];
+
+	ward_hex(id, BACKUP_ID_LEN, hex);
+	buf_reset(out);
+	if (flags & BLOB_F_ZSTD) {
+		size_t z;
+		buf_reset(tmp);
+		if (backup_open_sealed(r->enc_key, sealed, n, id, BACKUP_ID_LEN, tmp))
+			goto forged;
+		if (!*zd)
+			*zd = ZSTD_createDCtx();
+		buf_reserve(out, (size_t)raw_len + 1);
+		z = ZSTD_decompressDCtx(*zd, out->data, raw_len, tmp->data, tmp->len);
+		if (ZSTD_isError(z) || z != raw_len) {
+			ward_err_set(err, "blob %s does not decompress: damaged", hex);
+			return BACKUP_ERR_CORRUPT;
+		}
+		out->len = z;
+		out->data[z] = '\0';
+	} else {
+		if (backup_open_sealed(r->enc_key, sealed, n, id, BACKUP_ID_LEN, out))
+			goto forged;
+	}
+	backup_blob_id(r->id_key, out->data, out->len, check);
+	if (memcmp(check, id, BACKUP_ID_LEN) != 0) {
+		ward_err_set(err, "blob %s does not hash to its id: damaged", hex);
+		return BACKUP_ERR_CORRUPT;
+	}
+	return 0;
+forged:
+	ward_err_set(err, "blob %s fails authentication: its pack is damaged", hex);
+	return BACKUP_ERR_CORRUPT;
+}
+
+int backup_decode_blob(struct backup_repo *r, const uint8_t id[BACKUP_ID_LEN], uint8_t flags,
+                       uint32_t raw_len, const uint8_t *sealed, size_t n, struct buf *out,
+                       struct ward_err *err) {
+	return decode_with(r, &r->zd, &r->scratch2, id, flags, raw_len, sealed, n, out, err);
+}
+
+static int get_with(struct backup_repo *r, void **zd, struct buf *tmp, struct buf *sealed,
+                    const uint8_t id[BACKUP_ID_LEN], struct buf *out, struct ward_err *err) {
+	const struct bindex_ent *e = bindex_get(&r->idx, id);
+	char pack[BACKUP_HEX_LEN], hex[BACKUP_HEX_LEN];
+	int rc;
+
+	if (!e) {
+		ward_hex(id, BACKUP_ID_LEN, hex);
+		ward_err_set(err,
+		             "blob %s is not in the index: the repository is damaged "
+		             "('ward backup check')",
+		             hex);
+		return BACKUP_ERR_NOTFOUND;
+	}
+	ward_hex(r->idx.packs[e->pack], BACKUP_ID_LEN, pack);
+	rc = r->be->read(r->be, BACKUP_FT_DATA, pack, e->offset, e->length, sealed, err);
+	if (rc == 0)
+		rc = decode_with(r, zd, tmp, id, e->flags, e->raw_len,
+		                 (const uint8_t *)sealed->data, sealed->len, out, err);
+	return rc;
+}
+
+int backup_get_blob(struct backup_repo *r, const uint8_t id[BACKUP_ID_LEN], struct buf *out,
+                    struct ward_err *err) {
+	struct buf sealed = BUF_INIT;
+	int rc = get_with(r, &r->zd, &r->scratch2, &sealed, id, out, err);
+	buf_free(&sealed);
+	return rc;
+}
+
+struct backup_reader {
+	void *zd;
+	struct buf tmp, sealed;
+};
+
+struct backup_reader *backup_reader_new(void) {
+	return ward_xcalloc(1, sizeof(struct backup_reader));
+}
+
+void backup_reader_free(struct backup_reader *rd) {
+	if (!rd)
+		return;
+	ZSTD_freeDCtx(rd->zd);
+	buf_free(&rd->tmp);
+	buf_free(&rd->sealed);
+	free(rd);
+}
+
+int backup_reader_get(struct backup_repo *r, struct backup_reader *rd,
+                      const uint8_t id[BACKUP_ID_LEN], struct buf *out, struct ward_err *err) {
+	return get_with(r, &rd->zd, &rd->tmp, &rd->sealed, id, out, err);
+}
+
+/* ---- trees ---- */
+int backup_load_tree(struct backup_repo *r, const uint8_t id[BACKUP_ID_LEN], struct backup_tree *t,
+                     struct ward_err *err) {
+	struct buf b = BUF_INIT;
+	int rc = backup_get_blob(r, id, &b, err);
+	if (rc == 0 && backup_tree_decode((const uint8_t *)b.data, b.len, t, err) != 0)
+		rc = BACKUP_ERR_CORRUPT;
+	buf_free(&b);
+	return rc;
+}
+
+int backup_save_tree(struct backup_repo *r, const struct backup_tree *t,
+                     uint8_t id_out[BACKUP_ID_LEN], struct ward_err *err) {
+	struct buf b = BUF_INIT;
+	bool added;
+	int rc;
+	backup_tree_encode(t, &b);
+	backup_blob_id(r->id_key, b.data, b.len, id_out);
+	rc = backup_put_blob(r, BLOB_TREE, b.data, b.len, id_out, &added, err);
+	buf_free(&b);
+	return rc;
+}
+
+/* ---- snapshots ---- */
+int backup_write_snapshot(struct backup_repo *r, struct backup_snapshot *s, struct ward_err *err) {
+	struct buf b = BUF_INIT;
+	int rc;
+	backup_snapshot_encode(s, &b);
+	rc = backup_write_sealed(r, BACKUP_FT_SNAPSHOT, &b, s->id, err);
+	buf_free(&b);
+	return rc;
+}
+
+void backup_snapshot_free(struct backup_snapshot *s) {
+	if (!s)
+		return;
+	backup_snapshot_clear(s);
+	free(s);
+}
+
+void backup_snapshots_free(struct backup_snapshot *v, size_t n) {
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		backup_snapshot_clear(&v[i]);
+	free(v);
+}
+
+static int snap_cmp(const void *a, const void *b) {
+	const struct backup_snapshot *x = a, *y = b;
+	if (x->time_ns != y->time_ns)
+		return x->time_ns < y->time_ns ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+int backup_snapshots(struct backup_repo *r, struct backup_snapshot **out, size_t *n,
+                     struct ward_err *err) {
+	char **names = NULL;
+	size_t nn = 0, k = 0;
+	struct buf plain = BUF_INIT;
+	struct backup_snapshot *v;
+	int rc = backup_list_names(r, BACKUP_FT_SNAPSHOT, &names, &nn, err);
+
+	*out = NULL;
+	*n = 0;
+	if (rc)
+		return rc;
+	v = ward_xcalloc(nn ? nn : 1, sizeof(*v));
+	for (size_t i = 0; i < nn; i++) {
+		struct ward_err e2;
+		rc = backup_read_sealed(r, BACKUP_FT_SNAPSHOT, names[i], &plain, err);
+		if (rc == BACKUP_ERR_NOTFOUND)
+			continue; /* removed by a concurrent forget */
+		if (rc)
+			goto fail;
+		if (backup_snapshot_decode((const uint8_t *)plain.data, plain.len, &v[k], &e2)) {
+			ward_err_set(err, "snapshots/%s: %s", names[i], e2.msg);
+			rc = BACKUP_ERR_CORRUPT;
+			goto fail;
+		}
+		snprintf(v[k].id, sizeof(v[k].id), "%s", names[i]);
+		k++;
+	}
+	qsort(v, k, sizeof(*v), snap_cmp);
+	*out = v;
+	*n = k;
+	backup_names_free(names, nn);
+	buf_free(&plain);
+	return 0;
+fail:
+	backup_snapshots_free(v, k);
+	backup_names_free(names, nn);
+	buf_free(&plain);
+	return rc;
+}
+
+static void snapshot_copy(struct backup_snapshot *dst, const struct backup_snapshot *src) {
+	*dst = *src;
+	dst->host = ward_strdup(src->host);
+	dst->user = ward_strdup(src->user);
+	dst->job = src->job ? ward_strdup(src->job) : NULL;
+	dst->paths = ward_xcalloc(src->npaths + 1, sizeof(char *));
+	for (size_t i = 0; i < src->npaths; i++)
+		dst->paths[i] = ward_strdup(src->paths[i]);
+	dst->tags = ward_xcalloc(src->ntags + 1, sizeof(char *));
+	for (size_t i = 0; i < src->ntags; i++)
+		dst->tags[i] = ward_strdup(src->tags[i]);
+	dst->unreadable = ward_xcalloc(src->nunreadable + 1, sizeof(char *));
+	for (size_t i = 0; i < src->nunreadable; i++)
+		dst->unreadable[i] = ward_strdup(src->unreadable[i]);
+}
+
+int backup_snapshot_find(struct backup_repo *r, const char *ref, const char *job,
+                         struct backup_snapshot **out, struct ward_err *err) {
+	struct backup_snapshot *v = NULL, *hit = NULL;
+	size_t n = 0, hits = 0;
+	int rc;
+
+	*out = NULL;
+	if (!ref || !ref[0]) {
+		ward_err_set(err, "no snapshot given: use an id, an id prefix or \"latest\"");
+		return BACKUP_ERR_USAGE;
+	}
+	rc = backup_snapshots(r, &v, &n, err);
+	if (rc)
+		return rc;
+	if (strcmp(ref, "latest") == 0) {
+		for (size_t i = n; i > 0 && !hit; i--)
+			if (!job || ward_streq(v[i - 1].job, job))
+				hit = &v[i - 1];
+		hits = hit ? 1 : 0;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			if (ward_has_prefix(v[i].id, ref)) {
+				hit = &v[i];
+				hits++;
+			}
+	}
+	if (hits != 1) {
+		if (hits > 1)
+			ward_err_set(err, "snapshot id \"%s\" is ambiguous: give more digits", ref);
+		else if (strcmp(ref, "latest") == 0)
+			ward_err_set(err, "the repository has no snapshot%s%s yet",
+			             job ? " of job " : "", job ? job : "");
+		else
+			ward_err_set(err, "no snapshot \"%s\" ('ward backup snapshots' lists them)",
+			             ref);
+		rc = hits > 1 ? BACKUP_ERR_USAGE : BACKUP_ERR_NOTFOUND;
+		goto out;
+	}
+	*out = ward_xcalloc(1, sizeof(**out));
+	snapshot_copy(*out, hit);
+out:
+	backup_snapshots_free(v, n);
+	return rc;
+}
+
+/* ---- progress ---- */
+#define PROGRESS_EVERY_MS 250
+
+void backup_progress_emit(struct backup_progress *p, int64_t start_ms, int64_t *last_ms, bool final,
+                          backup_progress_fn fn, void *arg) {
+	int64_t now;
+	if (!fn)
+		return;
+	now = ward_mono_ms();
+	if (!final && now - *last_ms < PROGRESS_EVERY_MS)
+		return;
+	*last_ms = now;
+	p->elapsed_ms = now - start_ms;
+	p->rate_bps =
+	        p->elapsed_ms > 0 ? (double)p->bytes_done * 1000.0 / (double)p->elapsed_ms : 0;
+	p->eta_ms = -1;
+	if (p->bytes_total > p->bytes_done && p->rate_bps > 0)
+		p->eta_ms =
+		        (int64_t)((double)(p->bytes_total - p->bytes_done) / p->rate_bps * 1000.0);
+	else if (p->bytes_total && p->bytes_done >= p->bytes_total)
+		p->eta_ms = 0;
+	p->final = final;
+	fn(p, arg);
+}

@@ -1,0 +1,707 @@
+/* restore.c: reading snapshots back: ls (walk a snapshot's trees), diff (merge two trees by
+ * name, skipping identical subtrees by id), and restore (recreate files, directories,
+ * symlinks, hard links, fifos and devices under a target with their modes and times, and
+ * ownership when root). A chunk that fails verification fails only the files that use it:
+ * they are removed and reported, everything else is restored. Names come from the tree
+ * decoder, which refuses '/', "." and "..", so nothing is written outside the target.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "backup/backup_internal.h"
+
+const char *backup_node_type_name(enum backup_node_type t) {
+	static const char *const names[] = {"file",    "dir",      "symlink", "fifo",
+	                                    "chardev", "blockdev", "socket"};
+	return (unsigned)t <= BACKUP_NODE_SOCKET ? names[t] : "unknown";
+}
+
+/* ---- ls ---- */
+static int ls_walk(struct backup_repo *r, const uint8_t id[BACKUP_ID_LEN], struct buf *path,
+                   bool recursive, backup_ls_fn fn, void *arg, struct ward_err *err) {
+	struct backup_tree t;
+	size_t base = path->len;
+	int rc = backup_load_tree(r, id, &t, err);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < t.n && rc == 0; i++) {
+		path->len = base;
+		buf_printf(path, "/%s", t.v[i].name);
+		rc = fn(path->data, &t.v[i], arg);
+		if (rc == 0 && recursive && t.v[i].type == BACKUP_NODE_DIR)
+			rc = ls_walk(r, t.v[i].subtree, path, true, fn, arg, err);
+	}
+	path->len = base;
+	if (path->data)
+		path->data[base] = '\0';
+	backup_tree_free(&t);
+	return rc;
+}
+
+int backup_ls(struct backup_repo *r, const struct backup_snapshot *s, const char *path,
+              bool recursive, backup_ls_fn fn, void *arg, struct ward_err *err) {
+	uint8_t cur[BACKUP_ID_LEN];
+	struct buf p = BUF_INIT;
+	char *copy, *save = NULL, *comp;
+	int rc = backup_load_index(r, false, NULL, NULL, err);
+
+	if (rc)
+		return rc;
+	memcpy(cur, s->tree, BACKUP_ID_LEN);
+	copy = ward_strdup(path ? path : "/");
+	for (comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+		struct backup_tree t;
+		const struct backup_node *n;
+		rc = backup_load_tree(r, cur, &t, err);
+		if (rc)
+			goto out;
+		n = backup_tree_find(&t, comp);
+		buf_printf(&p, "/%s", comp);
+		if (!n) {
+			ward_err_set(err, "%s is not in snapshot %.8s", p.data, s->id);
+			backup_tree_free(&t);
+			rc = BACKUP_ERR_NOTFOUND;
+			goto out;
+		}
+		if (n->type != BACKUP_NODE_DIR) {
+			char *rest = strtok_r(NULL, "/", &save);
+			if (rest) {
+				ward_err_set(err, "%s is not a directory", p.data);
+				rc = BACKUP_ERR_NOTFOUND;
+			} else {
+				rc = fn(p.data, n, arg);
+			}
+			backup_tree_free(&t);
+			goto out;
+		}
+		memcpy(cur, n->subtree, BACKUP_ID_LEN);
+		backup_tree_free(&t);
+	}
+	rc = ls_walk(r, cur, &p, recursive, fn, arg, err);
+out:
+	free(copy);
+	buf_free(&p);
+	return rc;
+}
+
+/* ---- diff ---- */
+static int diff_all(struct backup_repo *r, const struct backup_node *n, struct buf *path, char c,
+                    backup_diff_fn fn, void *arg, struct ward_err *err) {
+	struct backup_tree t;
+	size_t base = path->len;
+	int rc;
+
+	fn(c, path->data, arg);
+	if (n->type != BACKUP_NODE_DIR)
+		return 0;
+	rc = backup_load_tree(r, n->subtree, &t, err);
+	for (size_t i = 0; i < t.n && rc == 0; i++) {
+		path->len = base;
+		buf_printf(path, "/%s", t.v[i].name);
+		rc = diff_all(r, &t.v[i], path, c, fn, arg, err);
+	}
+	path->len = base;
+	path->data[base] = '\0';
+	if (rc == 0)
+		backup_tree_free(&t);
+	return rc;
+}
+
+static bool file_differs(const struct backup_node *a, const struct backup_node *b) {
+	if (a->size != b->size || a->mtime_ns != b->mtime_ns || a->mode != b->mode ||
+	    a->uid != b->uid || a->gid != b->gid || a->ncontent != b->ncontent)
+		return true;
+	if (a->ncontent && memcmp(a->content, b->content, a->ncontent * BACKUP_ID_LEN) != 0)
+		return true;
+	if (a->type == BACKUP_NODE_SYMLINK && !ward_streq(a->target, b->target))
+		return true;
+	return a->rdev != b->rdev;
+}
+
+static int diff_trees(struct backup_repo *r, const uint8_t ta[BACKUP_ID_LEN],
+                      const uint8_t tb[BACKUP_ID_LEN], struct buf *path, backup_diff_fn fn,
+                      void *arg, struct ward_err *err) {
+	struct backup_tree a = {0}, b = {0};
+	size_t i = 0, j = 0, base = path->len;
+	int rc;
+
+	if (memcmp(ta, tb, BACKUP_ID_LEN) == 0)
+		return 0;
+	rc = backup_load_tree(r, ta, &a, err);
+	if (rc)
+		return rc;
+	rc = backup_load_tree(r, tb, &b, err);
+	if (rc) {
+		backup_tree_free(&a);
+		return rc;
+	}
+	while ((i < a.n || j < b.n) && rc == 0) {
+		int c = i >= a.n ? 1 : j >= b.n ? -1 : strcmp(a.v[i].name, b.v[j].name);
+		path->len = base;
+		buf_printf(path, "/%s", c <= 0 ? a.v[i].name : b.v[j].name);
+		if (c < 0) {
+			rc = diff_all(r, &a.v[i++], path, '-', fn, arg, err);
+		} else if (c > 0) {
+			rc = diff_all(r, &b.v[j++], path, '+', fn, arg, err);
+		} else {
+			const struct backup_node *x = &a.v[i++], *y = &b.v[j++];
+			if (x->type != y->type) {
+				fn('T', path->data, arg);
+			} else if (x->type == BACKUP_NODE_DIR) {
+				if (x->mode != y->mode || x->uid != y->uid || x->gid != y->gid)
+					fn('M', path->data, arg);
+				rc = diff_trees(r, x->subtree, y->subtree, path, fn, arg, err);
+			} else if (file_differs(x, y)) {
+				fn('M', path->data, arg);
+			}
+		}
+	}
+	path->len = base;
+	if (path->data)
+		path->data[base] = '\0';
+	backup_tree_free(&a);
+	backup_tree_free(&b);
+	return rc;
+}
+
+int backup_diff(struct backup_repo *r, const struct backup_snapshot *a,
+                const struct backup_snapshot *b, backup_diff_fn fn, void *arg,
+                struct ward_err *err) {
+	struct buf path = BUF_INIT;
+	int rc = backup_load_index(r, false, NULL, NULL, err);
+	if (rc == 0)
+		rc = diff_trees(r, a->tree, b->tree, &path, fn, arg, err);
+	buf_free(&path);
+	return rc;
+}
+
+/* ---- restore ---- */
+/* Workers writing file contents: decryption, decompression and writes of several files
+ * overlap. Files queued at most: bounds open descriptors. */
+#define RESTORE_THREADS 2
+#define RESTORE_QUEUE   64
+
+struct rjob {
+	struct rjob *next;
+	int fd;
+	char *dst, *spath;
+	struct backup_node n; /* content and metadata (name and target unused) */
+};
+
+struct link_seen {
+	uint64_t dev, ino;
+	char *path;
+};
+
+struct rst {
+	struct backup_repo *r;
+	const struct backup_restore_opts *o;
+	struct backup_restore_result *res;
+	struct backup_progress prog;
+	int64_t start_ms, last_ms;
+	struct link_seen *links;
+	size_t nlinks;
+	bool root;
+	size_t target_len; /* of the target directory prefix in dst */
+	/* File contents are written by worker threads: the walk (this thread) creates each
+	 * file, so directory entries and times are settled here, and queues its fd. */
+	pthread_mutex_t mu; /* guards res, prog, the callbacks and everything below */
+	pthread_cond_t cv_work, cv_space;
+	pthread_t th[RESTORE_THREADS];
+	int nth;
+	struct rjob *head, *tail;
+	size_t queued;
+	bool stop;
+	int rc; /* first fatal error of a worker (disk full) */
+	struct ward_err err;
+};
+
+static void rwarn(struct rst *s, const char *path, const char *fmt, ...) WARD_PRINTF(3, 4);
+static void rwarn(struct rst *s, const char *path, const char *fmt, ...) {
+	char msg[WARD_ERR_MAX + 256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&s->mu);
+	s->res->errors++;
+	if (s->o->warn)
+		s->o->warn(path, msg, s->o->cb_arg);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void set_meta(struct rst *s, const char *dst, const struct backup_node *n, int fd) {
+	struct timespec ts[2];
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)(n->mtime_ns / 1000000000);
+	ts[0].tv_nsec = ts[1].tv_nsec = (long)(n->mtime_ns % 1000000000);
+	if (ts[0].tv_nsec < 0) {
+		ts[0].tv_nsec += 1000000000;
+		ts[1].tv_nsec += 1000000000;
+		ts[0].tv_sec--;
+		ts[1].tv_sec--;
+	}
+	if (n->type == BACKUP_NODE_SYMLINK) {
+		if (s->root && lchown(dst, n->uid, n->gid) != 0)
+			rwarn(s, dst, "cannot set the owner: %s", strerror(errno));
+		utimensat(AT_FDCWD, dst, ts, AT_SYMLINK_NOFOLLOW);
+		return;
+	}
+	if (s->root && (fd >= 0 ? fchown(fd, n->uid, n->gid) : chown(dst, n->uid, n->gid)) != 0)
+		rwarn(s, dst, "cannot set the owner: %s", strerror(errno));
+	if ((fd >= 0 ? fchmod(fd, n->mode) : chmod(dst, n->mode)) != 0)
+		rwarn(s, dst, "cannot set the mode: %s", strerror(errno));
+	if (fd >= 0)
+		futimens(fd, ts);
+	else
+		utimensat(AT_FDCWD, dst, ts, 0);
+}
+
+/* Makes dst a directory, replacing whatever non-directory is there. */
+static int ensure_dir(const char *dst) {
+	struct stat st;
+	if (lstat(dst, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		if (unlink(dst) != 0)
+			return -1;
+	}
+	return mkdir(dst, 0700) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+static void remove_existing(const char *dst) {
+	struct stat st;
+	if (lstat(dst, &st) == 0 && !S_ISDIR(st.st_mode))
+		unlink(dst);
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Writes one file's content (a worker thread). Returns 0, or BACKUP_ERR_IO / CANCELLED. */
+static int write_content(struct rst *s, struct backup_reader *rd, struct buf *blob, struct rjob *j,
+                         struct ward_err *err) {
+	const struct backup_node *n = &j->n;
+	uint64_t written = 0;
+
+	for (size_t i = 0; i < n->ncontent; i++) {
+		struct ward_err e2;
+		int rc;
+		if (s->o->cancel && *s->o->cancel) {
+			ward_err_set(err, "restore cancelled");
+			return BACKUP_ERR_CANCELLED;
+		}
+		ward_err_clear(&e2);
+		rc = backup_reader_get(s->r, rd, n->content[i], blob, &e2);
+		if (rc) {
+			unlink(j->dst);
+			rwarn(s, j->spath, "not restored: %s", e2.msg);
+			if (rc == BACKUP_ERR_IO) {
+				ward_err_set(err, "%s", e2.msg);
+				return rc;
+			}
+			return 1;
+		}
+		if (write_all(j->fd, blob->data, blob->len) != 0) {
+			ward_err_set(err, "cannot write %s: %s", j->dst, strerror(errno));
+			return BACKUP_ERR_IO;
+		}
+		written += blob->len;
+		pthread_mutex_lock(&s->mu);
+		s->res->bytes += blob->len;
+		s->prog.bytes_done += blob->len;
+		backup_progress_emit(&s->prog, s->start_ms, &s->last_ms, false, s->o->progress,
+		                     s->o->cb_arg);
+		pthread_mutex_unlock(&s->mu);
+	}
+	if (s->o->verify) {
+		/* Read the file back and compare each chunk's keyed hash. */
+		off_t off = 0;
+		for (size_t i = 0; i < n->ncontent; i++) {
+			const struct bindex_ent *e = bindex_get(&s->r->idx, n->content[i]);
+			uint8_t id[BACKUP_ID_LEN];
+			buf_reset(blob);
+			buf_reserve(blob, e->raw_len + 1);
+			if (pread(j->fd, blob->data, e->raw_len, off) != (ssize_t)e->raw_len) {
+				rwarn(s, j->spath, "verification failed: %s is short", j->dst);
+				break;
+			}
+			backup_blob_id(s->r->id_key, blob->data, e->raw_len, id);
+			if (memcmp(id, n->content[i], BACKUP_ID_LEN) != 0) {
+				rwarn(s, j->spath, "verification failed: %s differs", j->dst);
+				break;
+			}
+			off += e->raw_len;
+		}
+	}
+	(void)written;
+	return 0;
+}
+
+static void job_free(struct rjob *j) {
+	free(j->dst);
+	free(j->spath);
+	free(j->n.content);
+	free(j);
+}
+
+static void *restore_worker(void *arg) {
+	struct rst *s = arg;
+	struct backup_reader *rd = backup_reader_new();
+	struct buf blob = BUF_INIT;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct rjob *j;
+		struct ward_err e2;
+		int rc;
+
+		while (!s->head && !s->stop)
+			pthread_cond_wait(&s->cv_work, &s->mu);
+		if (!s->head)
+			break;
+		j = s->head;
+		s->head = j->next;
+		if (!s->head)
+			s->tail = NULL;
+		s->queued--;
+		pthread_cond_broadcast(&s->cv_space);
+		if (s->rc) {
+			close(j->fd);
+			job_free(j);
+			continue;
+		}
+		pthread_mutex_unlock(&s->mu);
+		ward_err_clear(&e2);
+		rc = write_content(s, rd, &blob, j, &e2);
+		if (rc == 0)
+			set_meta(s, j->dst, &j->n, j->fd);
+		if (close(j->fd) != 0 && rc == 0) {
+			ward_err_set(&e2, "cannot write %s: %s", j->dst, strerror(errno));
+			rc = BACKUP_ERR_IO;
+		}
+		pthread_mutex_lock(&s->mu);
+		if (rc == 0) {
+			s->res->files++;
+			s->prog.files_done++;
+		} else if (rc < 0 && !s->rc) {
+			s->rc = rc;
+			s->err = e2;
+		}
+		job_free(j);
+	}
+	pthread_mutex_unlock(&s->mu);
+	backup_reader_free(rd);
+	buf_free(&blob);
+	return NULL;
+}
+
+/* Creates the file (so the directory's entries are final when its times are set) and
+ * queues its content for a worker. */
+static int restore_file(struct rst *s, const char *dst, const char *spath,
+                        const struct backup_node *n, struct ward_err *err) {
+	struct rjob *j;
+	int fd, rc = 0;
+
+	if (n->nlink > 1) {
+		for (size_t i = 0; i < s->nlinks; i++)
+			if (s->links[i].dev == n->dev && s->links[i].ino == n->inode) {
+				remove_existing(dst);
+				if (link(s->links[i].path, dst) == 0) {
+					pthread_mutex_lock(&s->mu);
+					s->res->files++;
+					pthread_mutex_unlock(&s->mu);
+					return 0;
+				}
+				break; /* fall back to a copy */
+			}
+	}
+	backup_lock_refresh(s->r);
+	remove_existing(dst);
+	fd = open(dst,
+	          (s->o->verify ? O_RDWR : O_WRONLY) | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	          0600);
+	if (fd < 0) {
+		rwarn(s, spath, "cannot create %s: %s", dst, strerror(errno));
+		return 0;
+	}
+	if (n->nlink > 1) {
+		s->links = ward_xrealloc(s->links, (s->nlinks + 1) * sizeof(*s->links));
+		s->links[s->nlinks].dev = n->dev;
+		s->links[s->nlinks].ino = n->inode;
+		s->links[s->nlinks].path = ward_strdup(dst);
+		s->nlinks++;
+	}
+	j = ward_xcalloc(1, sizeof(*j));
+	j->fd = fd;
+	j->dst = ward_strdup(dst);
+	j->spath = ward_strdup(spath);
+	j->n = *n;
+	j->n.name = NULL;
+	j->n.target = NULL;
+	j->n.content = NULL;
+	if (n->ncontent) {
+		j->n.content = ward_xmalloc(n->ncontent * BACKUP_ID_LEN);
+		memcpy(j->n.content, n->content, n->ncontent * BACKUP_ID_LEN);
+	}
+	pthread_mutex_lock(&s->mu);
+	while (s->queued >= RESTORE_QUEUE && !s->rc)
+		pthread_cond_wait(&s->cv_space, &s->mu);
+	if (s->rc) {
+		ward_err_set(err, "%s", s->err.msg);
+		rc = s->rc;
+		close(fd);
+		job_free(j);
+	} else {
+		if (s->tail)
+			s->tail->next = j;
+		else
+			s->head = j;
+		s->tail = j;
+		s->queued++;
+		pthread_cond_signal(&s->cv_work);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static int restore_node(struct rst *s, const struct backup_node *n, struct buf *dst,
+                        struct buf *spath, bool selected, struct ward_err *err);
+
+/* Restores a directory's entries; the directory itself exists when made is true. */
+static int restore_dir(struct rst *s, const struct backup_node *dn, struct buf *dst,
+                       struct buf *spath, bool selected, struct ward_err *err) {
+	struct backup_tree t;
+	struct ward_err e2;
+	size_t dbase = dst->len, sbase = spath->len;
+	int rc;
+
+	ward_err_clear(&e2);
+	rc = backup_load_tree(s->r, dn->subtree, &t, &e2);
+	if (rc) {
+		rwarn(s, spath->len ? spath->data : "/", "directory not restored: %s", e2.msg);
+		if (rc == BACKUP_ERR_IO)
+			ward_err_set(err, "%s", e2.msg);
+		return rc == BACKUP_ERR_IO ? rc : 0;
+	}
+	for (size_t i = 0; i < t.n && rc == 0; i++) {
+		dst->len = dbase;
+		spath->len = sbase;
+		buf_printf(dst, "/%s", t.v[i].name);
+		buf_printf(spath, "/%s", t.v[i].name);
+		rc = restore_node(s, &t.v[i], dst, spath, selected, err);
+	}
+	dst->len = dbase;
+	dst->data[dbase] = '\0';
+	spath->len = sbase;
+	if (spath->data)
+		spath->data[sbase] = '\0';
+	backup_tree_free(&t);
+	return rc;
+}
+
+/* Makes every missing ancestor of dst below the target (for entries selected by include
+ * whose parents were not). */
+static int make_parents(const char *dst, size_t target_len) {
+	char *p = ward_strdup(dst);
+	int rc = 0;
+	for (char *q = p + target_len + 1; (q = strchr(q, '/')); q++) {
+		*q = '\0';
+		if (ensure_dir(p) != 0)
+			rc = -1;
+		*q = '/';
+	}
+	free(p);
+	return rc;
+}
+
+static int restore_node(struct rst *s, const struct backup_node *n, struct buf *dst,
+                        struct buf *spath, bool selected, struct ward_err *err) {
+	const char *name = strrchr(spath->data, '/') + 1;
+	int rc = 0;
+
+	if (!selected && s->o->ninclude &&
+	    backup_glob_match(s->o->include, s->o->ninclude, spath->data, name))
+		selected = true;
+	if (!s->o->ninclude)
+		selected = true;
+	if (n->type == BACKUP_NODE_DIR) {
+		if (selected) {
+			if (make_parents(dst->data, s->target_len) != 0 ||
+			    ensure_dir(dst->data) != 0) {
+				rwarn(s, spath->data, "cannot create %s: %s", dst->data,
+				      strerror(errno));
+				return 0;
+			}
+		}
+		rc = restore_dir(s, n, dst, spath, selected, err);
+		if (selected && rc == 0) {
+			set_meta(s, dst->data, n, -1);
+			pthread_mutex_lock(&s->mu);
+			s->res->dirs++;
+			pthread_mutex_unlock(&s->mu);
+		}
+		return rc;
+	}
+	if (!selected)
+		return 0;
+	if (make_parents(dst->data, s->target_len) != 0) {
+		rwarn(s, spath->data, "cannot create the parents of %s: %s", dst->data,
+		      strerror(errno));
+		return 0;
+	}
+	switch (n->type) {
+	case BACKUP_NODE_FILE:
+		return restore_file(s, dst->data, spath->data, n, err);
+	case BACKUP_NODE_SYMLINK:
+		remove_existing(dst->data);
+		if (symlink(n->target ? n->target : "", dst->data) != 0) {
+			rwarn(s, spath->data, "cannot create the symlink %s: %s", dst->data,
+			      strerror(errno));
+			return 0;
+		}
+		break;
+	case BACKUP_NODE_FIFO:
+		remove_existing(dst->data);
+		if (mkfifo(dst->data, 0600) != 0) {
+			rwarn(s, spath->data, "cannot create the fifo %s: %s", dst->data,
+			      strerror(errno));
+			return 0;
+		}
+		break;
+	case BACKUP_NODE_CHARDEV:
+	case BACKUP_NODE_BLOCKDEV:
+		if (!s->root)
+			return 0; /* only root can make devices; not an error of the backup */
+		remove_existing(dst->data);
+		if (mknod(dst->data, (n->type == BACKUP_NODE_CHARDEV ? S_IFCHR : S_IFBLK) | 0600,
+		          (dev_t)n->rdev) != 0) {
+			rwarn(s, spath->data, "cannot create the device %s: %s", dst->data,
+			      strerror(errno));
+			return 0;
+		}
+		break;
+	default:
+		return 0; /* sockets are recreated by their servers */
+	}
+	set_meta(s, dst->data, n, -1);
+	pthread_mutex_lock(&s->mu);
+	s->res->others++;
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+int backup_restore(struct backup_repo *r, const struct backup_snapshot *snap, const char *target,
+                   const struct backup_restore_opts *o, struct backup_restore_result *res,
+                   struct ward_err *err) {
+	static const struct backup_restore_opts none = {0};
+	struct rst s;
+	struct backup_node root = {0};
+	struct buf dst = BUF_INIT, spath = BUF_INIT;
+	struct backup_tree t;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	s.o = o ? o : &none;
+	s.res = res;
+	s.root = geteuid() == 0;
+	s.start_ms = s.last_ms = ward_mono_ms();
+	s.prog.bytes_total = s.o->ninclude ? 0 : snap->stats.bytes_total;
+	s.prog.files_total = s.o->ninclude ? 0 : snap->stats.files;
+	if (!target || !target[0]) {
+		ward_err_set(err, "restore needs a target directory");
+		return BACKUP_ERR_USAGE;
+	}
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv_work, NULL);
+	pthread_cond_init(&s.cv_space, NULL);
+	rc = backup_lock(r, false, err);
+	if (rc)
+		goto out;
+	rc = backup_load_index(r, false, NULL, NULL, err);
+	if (rc)
+		goto out;
+	if (ward_mkdir_p(target, 0700, err)) {
+		rc = BACKUP_ERR_IO;
+		goto out;
+	}
+	buf_puts(&dst, target);
+	while (dst.len > 1 && dst.data[dst.len - 1] == '/')
+		dst.data[--dst.len] = '\0';
+	s.target_len = dst.len;
+	/* The root tree: its entries go directly under target. */
+	rc = backup_load_tree(r, snap->tree, &t, err);
+	if (rc)
+		goto out;
+	backup_tree_free(&t);
+	root.type = BACKUP_NODE_DIR;
+	memcpy(root.subtree, snap->tree, BACKUP_ID_LEN);
+	buf_puts(&spath, "");
+	for (int i = 0; i < RESTORE_THREADS; i++)
+		if (pthread_create(&s.th[i], NULL, restore_worker, &s) == 0)
+			s.nth++;
+	if (s.nth == 0) {
+		ward_err_set(err, "cannot start a restore thread");
+		rc = BACKUP_ERR_IO;
+		goto out;
+	}
+	rc = restore_dir(&s, &root, &dst, &spath, false, err);
+	pthread_mutex_lock(&s.mu);
+	s.stop = true;
+	pthread_cond_broadcast(&s.cv_work);
+	pthread_mutex_unlock(&s.mu);
+	for (int i = 0; i < s.nth; i++)
+		pthread_join(s.th[i], NULL);
+	s.nth = 0;
+	if (rc == 0 && s.rc) {
+		rc = s.rc;
+		ward_err_set(err, "%s", s.err.msg);
+	}
+	if (rc == 0 && s.o->sync) {
+		int dfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || syncfs(dfd) != 0) {
+			ward_err_set(err, "cannot sync the restored files under %s: %s", target,
+			             strerror(errno));
+			rc = BACKUP_ERR_IO;
+		}
+		if (dfd >= 0)
+			close(dfd);
+	}
+	backup_progress_emit(&s.prog, s.start_ms, &s.last_ms, true, s.o->progress, s.o->cb_arg);
+out:
+	for (size_t i = 0; i < s.nlinks; i++)
+		free(s.links[i].path);
+	free(s.links);
+	while (s.head) {
+		struct rjob *j = s.head;
+		s.head = j->next;
+		close(j->fd);
+		job_free(j);
+	}
+	pthread_mutex_destroy(&s.mu);
+	pthread_cond_destroy(&s.cv_work);
+	pthread_cond_destroy(&s.cv_space);
+	buf_free(&dst);
+	buf_free(&spath);
+	backup_unlock(r);
+	return rc;
+}
