@@ -12,23 +12,16 @@
 
 #include "cli/cli.h"
 
-extern const struct cli_cmd cli_cmd_backup; /* cmd_backup.c; belongs in cli.h */
-
 /* One line per command group, in the order `ward --help` lists them. */
 static const struct cli_cmd *const commands[] = {
         &cli_cmd_serve,
         &cli_cmd_config,
         &cli_cmd_token,
-        &cli_cmd_silence,
-        &cli_cmd_escalation,
         &cli_cmd_audit,
         &cli_cmd_backup,
         &cli_cmd_logs,
         &cli_cmd_query,
         &cli_cmd_tsdb,
-        &cli_cmd_check,
-        &cli_cmd_rules,
-        &cli_cmd_alert,
         &cli_cmd_version,
         NULL,
 };
