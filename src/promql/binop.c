@@ -15,8 +15,10 @@ static bool is_comparison(enum tok op) {
 	return op >= T_EQLC && op <= T_GTR;
 }
 
+/* Prometheus 2.42's shouldDropMetricName: + - * / % ^ drop __name__; atan2 keeps it (3.x
+ * drops it too: promtool 2.42 answers node_cpu{...} for `node_cpu atan2 node_var`). */
 static bool drops_name(enum tok op) {
-	return op >= T_ADD && op <= T_ATAN2;
+	return op >= T_ADD && op < T_ATAN2;
 }
 
 /* Go's math.Mod: the result has the sign of x. fmod does the same. */

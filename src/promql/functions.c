@@ -102,13 +102,15 @@ static int extrapolated_rate(struct eval_ctx *ec, const struct promql_expr *call
 		avg = sampled / (double)(s->n - 1);
 		threshold = avg * 1.1;
 		extrap = sampled;
-		if (to_start >= threshold)
-			to_start = avg / 2;
+		/* Prometheus 2.x clamps to the counter's zero point first, then applies the
+		 * 1.1 x average interval rule to what is left (3.x does it the other way round). */
 		if (is_counter && result > 0 && s->v[0] >= 0) {
 			double to_zero = sampled * (s->v[0] / result);
 			if (to_zero < to_start)
 				to_start = to_zero;
 		}
+		if (to_start >= threshold)
+			to_start = avg / 2;
 		extrap += to_start;
 		if (to_end >= threshold)
 			to_end = avg / 2;
@@ -252,6 +254,36 @@ enum over {
 	O_MAD
 };
 
+/* avg_over_time as Prometheus 2.42 computes it: a Kahan-compensated incremental mean from the
+ * first sample on (3.x sums directly first and only falls back to this on overflow, which
+ * gives a different answer for e.g. 1 1e100 1 -1e100: promtool 2.42 says -2.4283361152821613e+83).
+ * 2.42's kahanSumInc does not reset the compensation on overflow. */
+static double avg_over_time_242(const double *vals, size_t n) {
+	double mean = 0, c = 0, count = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		double f = vals[i], inc, t;
+		count++;
+		if (isinf(mean)) {
+			if (isinf(f) && (mean > 0) == (f > 0))
+				continue;
+			if (!isinf(f) && !isnan(f))
+				continue;
+		}
+		inc = f / count - mean / count;
+		t = mean + inc;
+		if (fabs(mean) >= fabs(inc))
+			c += (mean - t) + inc;
+		else
+			c += (inc - t) + mean;
+		mean = t;
+	}
+	if (isinf(mean))
+		return mean;
+	return mean + c;
+}
+
 static int over_time(struct value *m, struct value *o, enum over kind, double q) {
 	size_t i, j;
 
@@ -263,7 +295,7 @@ static int over_time(struct value *m, struct value *o, enum over kind, double q)
 			continue;
 		switch (kind) {
 		case O_AVG:
-			v = promql_mean(s->v, s->n);
+			v = avg_over_time_242(s->v, s->n);
 			break;
 		case O_MIN:
 		case O_MAX:
