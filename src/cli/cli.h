@@ -123,6 +123,7 @@ extern const struct cli_cmd cli_cmd_backup;
 extern const struct cli_cmd cli_cmd_logs;
 extern const struct cli_cmd cli_cmd_query;
 extern const struct cli_cmd cli_cmd_tsdb;
+extern const struct cli_cmd cli_cmd_check;
 extern const struct cli_cmd cli_cmd_version;
 
 #endif

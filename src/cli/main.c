@@ -22,6 +22,7 @@ static const struct cli_cmd *const commands[] = {
         &cli_cmd_logs,
         &cli_cmd_query,
         &cli_cmd_tsdb,
+        &cli_cmd_check,
         &cli_cmd_version,
         NULL,
 };

@@ -7,11 +7,13 @@
 
 #include "core/core.h"
 #include "logs/logs.h"
+#include "probe/probe.h"
 #include "promapi/promapi.h"
 
 const struct ward_module *const ward_modules[] = {
 	&core_module,
 	&promapi_module,
+	&probe_module,
 	&logs_module,
 	NULL,
 };
