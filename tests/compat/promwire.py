@@ -226,6 +226,13 @@ class Server:
         q = ("?" + urllib.parse.urlencode(params, doseq=True)) if params else ""
         return http("GET", self.url + path + q, None, self.auth(), timeout)
 
+    def post_form(self, path, params, timeout=120):
+        """POST with an application/x-www-form-urlencoded body, as Grafana sends queries."""
+        h = {"Content-Type": "application/x-www-form-urlencoded"}
+        h.update(self.auth())
+        body = urllib.parse.urlencode(params, doseq=True).encode()
+        return http("POST", self.url + path, body, h, timeout)
+
     def du_bytes(self, path=None):
         total = 0
         for dp, _, fns in os.walk(path or self.data):
