@@ -118,6 +118,8 @@ void cli_table_free(struct cli_table *t);
 extern const struct cli_cmd cli_cmd_serve;
 extern const struct cli_cmd cli_cmd_config;
 extern const struct cli_cmd cli_cmd_token;
+extern const struct cli_cmd cli_cmd_silence;
+extern const struct cli_cmd cli_cmd_escalation;
 extern const struct cli_cmd cli_cmd_audit;
 extern const struct cli_cmd cli_cmd_backup;
 extern const struct cli_cmd cli_cmd_logs;

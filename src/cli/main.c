@@ -17,6 +17,8 @@ static const struct cli_cmd *const commands[] = {
         &cli_cmd_serve,
         &cli_cmd_config,
         &cli_cmd_token,
+        &cli_cmd_silence,
+        &cli_cmd_escalation,
         &cli_cmd_audit,
         &cli_cmd_backup,
         &cli_cmd_logs,

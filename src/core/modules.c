@@ -7,6 +7,7 @@
 
 #include "core/core.h"
 #include "logs/logs.h"
+#include "notify/notify.h"
 #include "probe/probe.h"
 #include "promapi/promapi.h"
 
@@ -14,6 +15,7 @@ const struct ward_module *const ward_modules[] = {
 	&core_module,
 	&promapi_module,
 	&probe_module,
+	&notify_module,
 	&logs_module,
 	NULL,
 };
