@@ -4,12 +4,13 @@
 #   1. unit tests     build-test/ (debug, -Db_sanitize=address,undefined, --werror), meson test
 #   2. integration    tests/integration/run.py against build-test/src/cli/ward (a real daemon
 #                     on 127.0.0.1, random ports, temporary data directories)
+#   2b. compat      tests/compat/run.sh: the PromQL corpus against ward and Debian's Prometheus
 #   3. fuzz smoke     build-fuzz/ (clang, libFuzzer), every target for $FUZZ_SECONDS (20) on a
 #                     copy of its seed corpus tests/fuzz/corpus/<name>/
 # A build that fails counts as one failed test and skips what needs it. The last line is
 # always "N passed, N failed"; the exit status is 1 when anything failed.
 # Environment: FUZZ_SECONDS (default 20), WARD_JOBS (default nproc), SKIP_FUZZ=1,
-# SKIP_DEPS=1, INTEGRATION_ARGS (extra arguments for run.py, e.g. "-k reload").
+# SKIP_DEPS=1, SKIP_COMPAT=1, INTEGRATION_ARGS (extra arguments for run.py, e.g. "-k reload").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -129,6 +130,32 @@ for line in open(sys.argv[1]):
 		record integration "run.py" fail "the harness exited with status $irc"
 	fi
 	echo "integration tests took $(elapsed $t0)"
+
+	# ---- 2b. compatibility with the real Prometheus ----
+	# The same generated data remote-written into Debian's Prometheus and into ward, the
+	# same PromQL corpus against both HTTP APIs; each query (instant or range) is a test.
+	if [ "${SKIP_COMPAT:-0}" != 1 ]; then
+		banner "PromQL compatibility with Prometheus (tests/compat)"
+		t0=$SECONDS
+		set +e
+		bash tests/compat/run.sh --ward-bin "$root/build-test/src/cli/ward" \
+			>"$work/compat.log" 2>&1
+		crc=$?
+		set -e
+		grep -E '^(FAIL)' "$work/compat.log" | head -n 40 || true
+		tail -n 1 "$work/compat.log"
+		while IFS= read -r line; do
+			case "$line" in
+			"PASS "*) record compat "${line#PASS }" ok ;;
+			"FAIL "*) record compat "${line#FAIL }" fail ;;
+			esac
+		done <"$work/compat.log"
+		if [ "$crc" != 0 ] && ! grep -q '^FAIL ' "$work/compat.log"; then
+			tail -n 20 "$work/compat.log"
+			record compat "tests/compat/run.sh" fail "exited with status $crc"
+		fi
+		echo "compat took $(elapsed $t0)"
+	fi
 fi
 
 # ---- 3. fuzz smoke ----
@@ -193,7 +220,7 @@ fi
 
 # ---- summary ----
 banner "summary"
-for stage in deps build unit integration fuzz; do
+for stage in deps build unit integration compat fuzz; do
 	p=${stage_pass[$stage]:-0}
 	f=${stage_fail[$stage]:-0}
 	if [ $((p + f)) -gt 0 ]; then
