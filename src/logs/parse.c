@@ -451,6 +451,10 @@ static long rfc3339_ns(const char *s, size_t n, int64_t *out) {
 	                .tm_min = m,
 	                .tm_sec = sec};
 	int64_t t = (int64_t)timegm(&tm) - off;
+	/* Nanoseconds since the epoch fit int64 from 1677 to 2262; outside that the time
+	 * cannot be stored, so it is not a time we accept. */
+	if (t < INT64_MIN / 1000000000 + 1 || t > INT64_MAX / 1000000000 - 1)
+		return -1;
 	*out = t * 1000000000 + frac;
 	return (long)i;
 }
