@@ -33,6 +33,7 @@
 
 struct uv_loop_s;
 struct store;
+struct tsdb;
 struct audit;
 
 struct ward_ctx {
@@ -41,6 +42,8 @@ struct ward_ctx {
 	struct audit *audit;      /* audit/ */
 	struct http_server *http; /* the API server */
 	struct uv_loop_s *loop;   /* the main event loop (timers, signals, children) */
+	struct tsdb *tsdb;        /* the time-series store: set by promapi's start, cleared by
+				   * its stop, so valid for every module listed after it */
 	int64_t start_ms;
 	void *internal; /* the daemon's own state */
 };

@@ -174,6 +174,14 @@ static int logs_validate(void *obj, const struct conf_pos *pos, struct ward_err 
 	int rc = 0;
 	rc |= listen_ok(c->syslog.udp, "logs.syslog.udp", pos, err);
 	rc |= listen_ok(c->syslog.tcp, "logs.syslog.tcp", pos, err);
+	for (size_t i = 0; i < c->nrecording; i++) {
+		struct ward_err e;
+		ward_err_clear(&e);
+		if (logs_recording_check(&c->recording[i], &e) != 0) {
+			conf_error_at(err, pos, "logs.recording_rules[%zu]: %s", i, e.msg);
+			rc = -1;
+		}
+	}
 	for (size_t i = 0; i < c->nfiles; i++) {
 		struct logs_pipeline p;
 		struct ward_err e;
@@ -278,6 +286,21 @@ static const struct conf_field logs_fields[] = {
          .max = 86400e3,
          .flags = CONF_RANGE,
          .help = "how often rotation triggers are checked"},
+        {.key = "recording_rules",
+         .type = CONF_OBJLIST,
+         .offset = LC(recording),
+         .count_offset = LC(nrecording),
+         .sub = &logs_recording_schema,
+         .help = "metric queries over logs written to the time-series store, so rules and "
+                 "alerts can use them (\"rate of 5xx lines\")"},
+        {.key = "recording_interval",
+         .type = CONF_DURATION,
+         .offset = LC(recording_interval_ms),
+         .defval = "15s",
+         .min = 1000,
+         .max = 3600e3,
+         .flags = CONF_RANGE,
+         .help = "how often the recording rules are evaluated"},
         {0},
 };
 const struct conf_schema logs_conf_schema = {.name = "logs",
@@ -450,6 +473,7 @@ static int logs_start(struct ward_ctx *ctx, const struct conf *c, struct ward_er
 	if (self.nrules)
 		uv_timer_start(&self.rotate_timer, rotate_tick, (uint64_t)lc->rotate_interval_ms,
 		               (uint64_t)lc->rotate_interval_ms);
+	self.recorder = logs_recorder_start(&self, ctx->loop, lc);
 	if ((lc->syslog.udp && lc->syslog.udp[0]) || (lc->syslog.tcp && lc->syslog.tcp[0])) {
 		self.syslog = logs_syslog_start(&self, ctx->loop, &lc->syslog, err);
 		if (!self.syslog)
@@ -486,6 +510,10 @@ static int logs_apply(struct ward_ctx *ctx, const struct conf *c, struct ward_er
 	}
 	if (!self.store)
 		return 0;
+	if (self.recorder)
+		logs_recorder_update(self.recorder, lc);
+	else
+		self.recorder = logs_recorder_start(&self, ctx->loop, lc);
 	logs_rules_free(self.rules, self.nrules);
 	logs_rules_from_conf(lc, &self.rules, &self.nrules);
 	uv_timer_stop(&self.rotate_timer);
@@ -496,6 +524,10 @@ static int logs_apply(struct ward_ctx *ctx, const struct conf *c, struct ward_er
 }
 
 static void logs_stop(struct ward_ctx *ctx) {
+	if (self.recorder) {
+		logs_recorder_stop(self.recorder, ctx->loop);
+		self.recorder = NULL;
+	}
 	if (self.syslog) {
 		logs_syslog_stop(self.syslog);
 		self.syslog = NULL;

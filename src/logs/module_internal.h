@@ -63,7 +63,32 @@ struct logs_conf {
 	struct logs_rotate_conf *rotate;
 	size_t nrotate;
 	int64_t rotate_interval_ms;
+	struct logs_recording_conf *recording;
+	size_t nrecording;
+	int64_t recording_interval_ms;
 };
+
+/* A log-based recording rule: a metric query over logs whose result is written to the
+ * time-series store as the series `record`, plus labels. */
+struct logs_recording_conf {
+	char *record;
+	char *expr;
+	struct conf_kv *labels;
+	size_t nlabels;
+};
+extern const struct conf_schema logs_recording_schema;
+struct logs_mod;
+struct logs_recorder;
+/* Starts evaluating the rules of lc every recording_interval on loop (queries run on the
+ * worker pool). NULL when there are none. */
+struct logs_recorder *logs_recorder_start(struct logs_mod *m, uv_loop_t *loop,
+                                          const struct logs_conf *lc);
+/* Replaces the rules (on reload); takes effect at the next evaluation. */
+void logs_recorder_update(struct logs_recorder *r, const struct logs_conf *lc);
+/* Stops; waits for a running evaluation. */
+void logs_recorder_stop(struct logs_recorder *r, uv_loop_t *loop);
+/* Checks one rule (record name, expr is a metric query); 0 or -1 with err. */
+int logs_recording_check(const struct logs_recording_conf *r, struct ward_err *err);
 
 /* A per-source parsing pipeline, compiled from a logs_file_conf. */
 struct logs_pipeline {
@@ -100,6 +125,7 @@ struct logs_mod {
 	struct logs_tailer *tailer;
 	struct logs_rotate_rule *rules;
 	size_t nrules;
+	struct logs_recorder *recorder; /* log-based recording rules; NULL when none */
 	char *fingerprint;        /* the settings start() used; apply() refuses to change them */
 	struct metric *m_lines;   /* ward_logs_lines_received_total{source} */
 	struct metric *m_dropped; /* ward_logs_lines_dropped_total{reason} */

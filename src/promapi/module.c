@@ -222,6 +222,7 @@ static int promapi_start(struct ward_ctx *ctx, const struct conf *c, struct ward
 	buf_free(&dir);
 	if (!self.db)
 		return -1;
+	ctx->tsdb = self.db;
 	promapi_routes_register(&self);
 	ward_health_register("tsdb", tsdb_health, NULL);
 	register_stat_metrics();
@@ -250,6 +251,7 @@ static void promapi_stop(struct ward_ctx *ctx)
 	 * closes the loop after modules stop, so wait for it here. */
 	while (self.maint_busy)
 		uv_run(ctx->loop, UV_RUN_ONCE);
+	ctx->tsdb = NULL;
 	tsdb_close(self.db);
 	self.db = NULL;
 }

@@ -431,3 +431,39 @@ def test_logs_reload_refuses_source_changes_and_keeps_the_old_config():
     eq(w.request("POST", "/api/v1/reload", token=w.admin_token).status, 200,
        "reload of the unchanged config")
     w.stop()
+
+
+def test_logs_recording_rules_write_log_metrics_into_the_time_series_store():
+    """A log-based recording rule turns "error lines per job" into a series that PromQL
+    (and so alerting rules) can read; a bad rule is refused with its position."""
+    from harness import wait_for
+    rules = ("  recording_interval: 1s\n  recording_rules:\n"
+             "    - record: job:log_errors:count1m\n"
+             "      expr: 'sum by (job) (count_over_time({env=\"rec\"} |= \"error\" [1m]))'\n"
+             "      labels: {source: logs}\n")
+    w, _ = logs_ward("logs-rec", syslog=False, extra="")
+    w.write_config(text=w.config_text(limits={"rate_per_client": 0}) +
+                   "logs:\n  block_age: 500ms\n" + rules)
+    w.start()
+    now = time.time_ns()
+    body = {"streams": [{"stream": {"job": "api", "env": "rec"},
+                         "values": [[str(now - i * 10**8), f"line {i} {'error' if i < 7 else 'ok'}"]
+                                    for i in range(10)]}]}
+    eq(w.request("POST", "/loki/api/v1/push", token=w.admin_token, body=body).status, 204, "push")
+
+    def recorded():
+        r = w.get("/api/v1/query?" + urllib.parse.urlencode(
+            {"query": 'job:log_errors:count1m{source="logs"}'}), token=w.admin_token)
+        res = r.json()["data"]["result"] if r.status == 200 else []
+        return res if res and res[0]["value"][1] == "7" else None
+    res = wait_for(recorded, 20, "the recording rule's series with 7 error lines")
+    eq(res[0]["metric"].get("job"), "api", "the rule keeps the by() label")
+    bad = w.config_text(limits={"rate_per_client": 0}) + (
+        "logs:\n  block_age: 500ms\n  recording_rules:\n    - record: x\n"
+        "      expr: '{env=\"rec\"}'\n")
+    with open(w.config_path, "w") as f:
+        f.write(bad)
+    r = w.request("POST", "/api/v1/reload", token=w.admin_token)
+    eq(r.status, 400, "a recording rule that returns lines, not numbers, is refused")
+    check("recording_rules[0]" in r.json()["error"], f"the error names the rule: {r.json()}")
+    w.stop()
