@@ -5,6 +5,7 @@
  */
 #include <pthread.h>
 
+#include "alert/alert.h"
 #include "core/core.h"
 #include "logs/logs.h"
 #include "notify/notify.h"
@@ -17,6 +18,7 @@ const struct ward_module *const ward_modules[] = {
 	&probe_module,
 	&notify_module,
 	&logs_module,
+	&alert_module, /* last: its apply() commits the new rules */
 	NULL,
 };
 

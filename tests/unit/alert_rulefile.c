@@ -1,0 +1,79 @@
+/* alert_rulefile.c: rule file validation: good files load, each kind of mistake is
+ * reported with file:line:col. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "alert/alert_internal.h"
+
+static int decode(const char *text, struct ward_err *err)
+{
+	struct rf_file f;
+	int rc = alert_rulefile_decode("r.yml", text, strlen(text), &f, err);
+	conf_free_obj(&alert_rulefile_schema, &f);
+	return rc;
+}
+
+static void valid_file_loads(void **s)
+{
+	struct ward_err e;
+	ward_err_clear(&e);
+	assert_int_equal(decode("groups:\n- name: g\n  interval: 30s\n  rules:\n"
+				"  - alert: A\n    expr: up == 0\n    for: 5m\n"
+				"    keep_firing_for: 1m\n    labels: {severity: page}\n"
+				"    annotations: {summary: '{{ $labels.job }}'}\n"
+				"  - record: job:up:sum\n    expr: sum by (job) (up)\n",
+				&e),
+			 0);
+}
+
+static void bad_expr_reported_at_rule(void **s)
+{
+	struct ward_err e;
+	ward_err_clear(&e);
+	assert_int_not_equal(decode("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: sum(up\n", &e),
+			     0);
+	assert_non_null(strstr(e.msg, "r.yml:4:5:"));
+	assert_non_null(strstr(e.msg, "expr"));
+}
+
+static void rule_mistakes_rejected(void **s)
+{
+	struct ward_err e;
+	ward_err_clear(&e);
+	assert_int_not_equal(decode("groups:\n- name: g\n  rules:\n  - alert: A\n    record: b\n"
+				    "    expr: up\n", &e), 0);
+	assert_non_null(strstr(e.msg, "exactly one"));
+	ward_err_clear(&e);
+	assert_int_not_equal(decode("groups:\n- name: g\n  rules:\n  - record: 'bad name'\n"
+				    "    expr: up\n", &e), 0);
+	assert_non_null(strstr(e.msg, "invalid metric name"));
+	ward_err_clear(&e);
+	assert_int_not_equal(decode("groups:\n- name: g\n  rules:\n  - record: r\n    expr: up\n"
+				    "    for: 5m\n", &e), 0);
+	ward_err_clear(&e);
+	assert_int_not_equal(decode("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n"
+				    "    annotations: {s: '{{ if }}'}\n", &e), 0);
+	assert_non_null(strstr(e.msg, "annotation s"));
+	ward_err_clear(&e);
+	assert_int_not_equal(decode("groups:\n- name: g\n  rules: []\n- name: g\n  rules: []\n", &e), 0);
+	assert_non_null(strstr(e.msg, "r.yml:4:3: groupname: \"g\" is repeated"));
+	ward_err_clear(&e);
+	assert_int_not_equal(decode("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n"
+				    "    fro: 5m\n", &e), 0);
+	assert_non_null(strstr(e.msg, "r.yml:6:5"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(valid_file_loads),
+		cmocka_unit_test(bad_expr_reported_at_rule),
+		cmocka_unit_test(rule_mistakes_rejected),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
