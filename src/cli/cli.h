@@ -126,6 +126,7 @@ extern const struct cli_cmd cli_cmd_logs;
 extern const struct cli_cmd cli_cmd_query;
 extern const struct cli_cmd cli_cmd_tsdb;
 extern const struct cli_cmd cli_cmd_check;
+extern const struct cli_cmd cli_cmd_target;
 extern const struct cli_cmd cli_cmd_rules;
 extern const struct cli_cmd cli_cmd_alert;
 extern const struct cli_cmd cli_cmd_version;

@@ -25,6 +25,7 @@ static const struct cli_cmd *const commands[] = {
         &cli_cmd_query,
         &cli_cmd_tsdb,
         &cli_cmd_check,
+        &cli_cmd_target,
         &cli_cmd_rules,
         &cli_cmd_alert,
         &cli_cmd_version,

@@ -100,4 +100,9 @@ int collect_parse_exposition(const char *buf, size_t n, enum collect_format fmt,
                              const struct collect_sample_sink *sink,
                              struct collect_parse_stats *stats, struct ward_err *err);
 
+/* The collect module (host metrics, processes, scraping; struct ward_module of core.h),
+ * listed in src/core/modules.c after promapi. */
+struct ward_module;
+extern const struct ward_module collect_module;
+
 #endif

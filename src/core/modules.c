@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "alert/alert.h"
+#include "collect/collect.h"
 #include "core/core.h"
 #include "logs/logs.h"
 #include "notify/notify.h"
@@ -15,6 +16,7 @@
 const struct ward_module *const ward_modules[] = {
 	&core_module,
 	&promapi_module,
+	&collect_module,
 	&probe_module,
 	&notify_module,
 	&logs_module,

@@ -173,7 +173,7 @@ def test_acknowledged_samples_survive_kill_9_in_a_loop():
 
 
 def test_damaged_wal_is_quarantined_reported_in_health_and_the_rest_served():
-    w = Ward("walflip", extra_yaml="tsdb:\n  self_scrape_interval: 0s\n").start()
+    w = Ward("walflip", extra_yaml="tsdb:\n  self_scrape_interval: 0s\nhost:\n  enabled: false\n").start()
     now = int(time.time() * 1000)
     for b in range(3):
         s = [({"__name__": "flip_test", "b": str(b)}, [(now - 1000 * k, float(k)) for k in range(50)])]
