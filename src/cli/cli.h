@@ -120,6 +120,7 @@ extern const struct cli_cmd cli_cmd_config;
 extern const struct cli_cmd cli_cmd_token;
 extern const struct cli_cmd cli_cmd_silence;
 extern const struct cli_cmd cli_cmd_escalation;
+extern const struct cli_cmd cli_cmd_incident;
 extern const struct cli_cmd cli_cmd_audit;
 extern const struct cli_cmd cli_cmd_backup;
 extern const struct cli_cmd cli_cmd_logs;

@@ -19,6 +19,7 @@ static const struct cli_cmd *const commands[] = {
         &cli_cmd_token,
         &cli_cmd_silence,
         &cli_cmd_escalation,
+        &cli_cmd_incident,
         &cli_cmd_audit,
         &cli_cmd_backup,
         &cli_cmd_logs,

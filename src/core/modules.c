@@ -8,6 +8,7 @@
 #include "alert/alert.h"
 #include "collect/collect.h"
 #include "core/core.h"
+#include "incident/incident.h"
 #include "logs/logs.h"
 #include "notify/notify.h"
 #include "probe/probe.h"
@@ -19,6 +20,7 @@ const struct ward_module *const ward_modules[] = {
 	&collect_module,
 	&probe_module,
 	&notify_module,
+	&incident_module,
 	&logs_module,
 	&alert_module, /* last: its apply() commits the new rules */
 	NULL,
