@@ -264,8 +264,8 @@ static void do_email(struct nfy_job *j, json_t *spec, int64_t timeout_ms) {
 	if (rc == CURLE_OK)
 		j->ok = true;
 	else
-		snprintf(j->error, sizeof(j->error), "smtp %s: %s", host,
-		         eb[0] ? eb : curl_easy_strerror(rc));
+		snprintf(j->error, sizeof(j->error), "smtp %.80s: %.160s", host,
+		         eb[0] ? eb : curl_easy_strerror(rc)); /* bounded: the error field is small */
 	curl_slist_free_all(rcpt);
 	curl_easy_cleanup(c);
 	buf_free(&url);
