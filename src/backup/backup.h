@@ -331,4 +331,104 @@ int backup_check(struct backup_repo *r, const struct backup_check_opts *o, backu
 #define BACKUP_LOCK_STALE_S 1800
 int backup_unlock_stale(struct backup_repo *r, struct ward_err *err);
 
+/* ---- the daemon side: jobs, schedules, drills (jobs.c, daemon.c, drill.c) ---- */
+/* A schedule: cron's 5 fields (minute hour day-of-month month day-of-week, with '*', lists,
+ * ranges and steps; both day fields restricted means either matches, as in cron), the
+ * macros @hourly @daily @midnight @weekly @monthly @yearly @annually, or "@every DURATION".
+ * Times are UTC. */
+struct backup_cron {
+	bool every;
+	int64_t every_ms;
+	uint64_t min;  /* bit m: minute m (0-59) */
+	uint32_t hour; /* bit h (0-23) */
+	uint32_t dom;  /* bit d (1-31) */
+	uint32_t mon;  /* bit m (1-12) */
+	uint32_t dow;  /* bit d (0-6, 0 Sunday; 7 is read as 0) */
+	bool dom_any, dow_any;
+};
+int backup_cron_parse(const char *s, size_t n, struct backup_cron *out, struct ward_err *err);
+/* The first fire time strictly after after_ms (for @every: after_ms + every), or -1 when
+ * none comes within about eight years ("0 0 30 2 *"). */
+int64_t backup_cron_next(const struct backup_cron *c, int64_t after_ms);
+
+enum backup_source_type {
+	BACKUP_SRC_DIR = 0,
+	BACKUP_SRC_POSTGRES,
+	BACKUP_SRC_COMMAND,
+	BACKUP_SRC_WARD_STATE,
+};
+extern const char *const backup_source_names[]; /* "dir" "postgres" "command" "ward_state" */
+struct backup_source_conf {
+	int type;
+	char **paths;
+	size_t npaths;
+	char **include;
+	size_t ninclude;
+	char **exclude;
+	size_t nexclude;
+	bool one_file_system;
+	char *conninfo; /* postgres: libpq key=value conninfo (pg_dump -d) */
+	char *command;  /* command: run with /bin/sh -c, its stdout is backed up */
+};
+struct backup_keep_conf {
+	int64_t last, hourly, daily, weekly, monthly, yearly;
+};
+struct backup_drill_conf {
+	char *schedule; /* NULL: no scheduled drill (one can still be started by the API) */
+	char *query;    /* postgres: run in the scratch database; must succeed */
+	int64_t rto_target_ms;
+};
+struct backup_job_conf {
+	char *name;
+	char *schedule;
+	struct backup_source_conf source;
+	struct backup_keep_conf keep;
+	struct backup_drill_conf drill;
+	int64_t timeout_ms;
+};
+struct backup_conf {
+	char *repository;
+	char *passphrase; /* CONF_SECRET */
+	char *passphrase_file;
+	char *scratch_dir;        /* drills restore under it; NULL: <data_dir>/backup/scratch */
+	char *ward_state_schedule; /* the default ward_state job's schedule */
+	bool ward_state;           /* add the default ward_state job */
+	struct backup_job_conf *jobs;
+	size_t njobs;
+};
+struct conf_schema;
+/* The "backup" config section (registered by backup_module's init; tests call it). */
+extern const struct conf_schema backup_conf_schema;
+void backup_conf_register(void);
+/* A name is 1-64 of [A-Za-z0-9_.-]. */
+bool backup_job_name_ok(const char *s);
+/* Applies p to the snapshots of one job only (newest first, restic's rules) and removes
+ * those not kept. *removed (may be NULL) gets how many. Exclusive lock. */
+int backup_forget_job(struct backup_repo *r, const char *job, const struct backup_policy *p,
+                      size_t *removed, struct ward_err *err);
+
+/* Reads the repository passphrase: the passphrase field, else the first line of
+ * passphrase_file. 0, or -1 with err (which never holds the passphrase). */
+int backup_conf_passphrase(const struct backup_conf *c, char *out, size_t cap, size_t *len,
+                           struct ward_err *err);
+
+/* A restore drill (drill.c): restores the job's latest snapshot under scratch_dir, checks
+ * every file of the snapshot against what was restored (type, size, content through the
+ * restore's verify), and for postgres jobs pg_restores the dump into a scratch database
+ * ("ward_drill_<job>", dropped afterwards) and runs drill.query there. */
+struct backup_drill_result {
+	bool ok;
+	char snapshot[BACKUP_HEX_LEN];
+	double restore_s; /* restoring files (+ pg_restore): the measured recovery time */
+	double duration_s;
+	uint64_t files, bytes;
+	char message[512]; /* why it failed, or the query's first line of output */
+};
+int backup_drill_run(const struct backup_conf *c, const struct backup_job_conf *j,
+                     const char *scratch_dir, volatile int *cancel,
+                     struct backup_drill_result *res);
+
+struct ward_module;
+extern const struct ward_module backup_module;
+
 #endif

@@ -7,6 +7,7 @@
 
 #include "alert/alert.h"
 #include "collect/collect.h"
+#include "backup/backup.h"
 #include "core/core.h"
 #include "incident/incident.h"
 #include "logs/logs.h"
@@ -22,6 +23,7 @@ const struct ward_module *const ward_modules[] = {
 	&notify_module,
 	&incident_module,
 	&logs_module,
+	&backup_module,
 	&alert_module, /* last: its apply() commits the new rules */
 	NULL,
 };
