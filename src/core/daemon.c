@@ -349,6 +349,11 @@ int ward_serve(const struct ward_serve_opts *opts)
 		fail_line("first admin token", &err);
 		goto out;
 	}
+	/* The start is on the trail before anything the modules do at start. */
+	char *det = json_details(json_pack("{s:s,s:s,s:s}", "listen", hc.listen, "data_dir",
+					   data_dir, "config", conf_source(c)));
+	ward_audit_system(&ctx, "system.start", "ward", "ok", det);
+	free(det);
 
 	if (uv_loop_init(&loop) != 0) {
 		fprintf(stderr, "ward serve: cannot create the event loop\n");
@@ -381,10 +386,6 @@ int ward_serve(const struct ward_serve_opts *opts)
 	const char *colon = strrchr(hc.listen, ':');
 	snprintf(bound, sizeof(bound), "%.*s:%s", colon ? (int)(colon - hc.listen) : 0, hc.listen,
 		 port);
-	char *det = json_details(json_pack("{s:s,s:s,s:s}", "listen", hc.listen, "data_dir",
-					   data_dir, "config", conf_source(c)));
-	ward_audit_system(&ctx, "system.start", "ward", "ok", det);
-	free(det);
 	atomic_store(&d.ready, true);
 	ward_log(LOG_INFO, "listening", "addr", bound, "port", port, "data_dir", data_dir,
 		 "config", conf_source(c), "tls", hc.tls_cert_file ? "on" : "off", NULL);
