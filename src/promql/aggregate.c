@@ -149,6 +149,28 @@ static void group_labels(const struct promql_expr *e, const struct labels *in, s
 	}
 }
 
+/* The key promql_labels_key gives the group_labels of in, without building them. */
+static void group_key(const struct promql_expr *e, const struct labels *in, struct buf *key) {
+	size_t i, j;
+
+	buf_reset(key);
+	buf_putc(key, 0);
+	for (i = 0; i < in->n; i++) {
+		bool listed = false;
+		for (j = 0; j < e->ngrouping; j++)
+			if (strcmp(in->v[i].name, e->grouping[j]) == 0)
+				listed = true;
+		if (e->without ? (listed || strcmp(in->v[i].name, "__name__") == 0) : !listed)
+			continue;
+		if (!in->v[i].value || !*in->v[i].value) /* labels_set drops empty values */
+			continue;
+		buf_puts(key, in->v[i].name);
+		buf_putc(key, '\xff');
+		buf_puts(key, in->v[i].value);
+		buf_putc(key, '\xff');
+	}
+}
+
 /* topk/bottomk order: larger (topk) or smaller (bottomk) first, NaN always last. */
 struct topk_order {
 	int dir; /* -1: larger first (topk), 1: smaller first (bottomk) */
@@ -194,9 +216,11 @@ int promql_eval_aggregate(struct eval_ctx *ec, const struct promql_expr *e, stru
 	double param = 0;
 	const char *cv_label = NULL;
 	double *tmp = NULL;
+	bool borrowed = false;
 	int rc = 0;
 
 	memset(&pv, 0, sizeof(pv));
+	memset(&in, 0, sizeof(in));
 	out->type = PROMQL_VECTOR;
 	if (e->param) {
 		if (promql_eval(ec, e->param, &pv) < 0) {
@@ -208,7 +232,7 @@ int promql_eval_aggregate(struct eval_ctx *ec, const struct promql_expr *e, stru
 		else
 			param = pv.scalar;
 	}
-	if (promql_eval(ec, e->expr, &in) < 0) {
+	if (promql_eval_borrow(ec, e->expr, &in, &borrowed) < 0) {
 		rc = -1;
 		goto out;
 	}
@@ -224,17 +248,23 @@ int promql_eval_aggregate(struct eval_ctx *ec, const struct promql_expr *e, stru
 	for (i = 0; i < in.vec.n; i++) {
 		struct labels gl;
 		size_t k;
-		group_labels(e, &in.vec.s[i].ls, &gl);
+		labels_init(&gl);
 		if (e->agg == AGG_COUNT_VALUES) {
 			struct buf vb = BUF_INIT;
+			group_labels(e, &in.vec.s[i].ls, &gl);
 			promql_fmt_float(&vb, in.vec.s[i].v);
 			labels_set(&gl, cv_label, buf_cstr(&vb));
 			buf_free(&vb);
+			promql_labels_key(&gl, &key);
+		} else {
+			group_key(e, &in.vec.s[i].ls, &key);
 		}
-		promql_labels_key(&gl, &key);
 		k = strmap_get(&idx, key.data, key.len);
 		if (k == SIZE_MAX) {
-			g = ward_xrealloc(g, (ng + 1) * sizeof(g[0]));
+			if (e->agg != AGG_COUNT_VALUES)
+				group_labels(e, &in.vec.s[i].ls, &gl);
+			if ((ng & (ng - 1)) == 0) /* grow at powers of two */
+				g = ward_xrealloc(g, (ng ? ng * 2 : 1) * sizeof(g[0]));
 			memset(&g[ng], 0, sizeof(g[ng]));
 			g[ng].ls = gl;
 			k = ng++;
@@ -318,6 +348,8 @@ out:
 	free(tmp);
 	strmap_free(&idx);
 	buf_free(&key);
+	if (borrowed)
+		promql_vec_unborrow(&in.vec);
 	promql_value_free(&in);
 	promql_value_free(&pv);
 	return rc;

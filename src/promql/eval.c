@@ -2,14 +2,16 @@
  * queries, results and their JSON.
  *
  * An instant query evaluates the tree at one time t; a range query evaluates it at every
- * step and merges the vectors by label set (correct first, not clever). Instant selectors
+ * step and merges the vectors by label set, except that a selector or a range function over
+ * a selector (the query itself, or its first such sub-expression) is evaluated series-wise
+ * for all steps at once first (see "series-wise range evaluation"). Instant selectors
  * take the newest sample in [t - lookback, t] unless it is a stale marker; range selectors
  * take the samples in [t - range, t] without stale markers, and subqueries evaluate at the
  * step-aligned times in [t - range, t]: closed windows, as Prometheus 2.x (Debian 12 ships
  * 2.42, the peer of our compatibility test). WINDOW_LEFT_OPEN switches all three to
  * Prometheus 3's left-open windows.
- * Each selector reads storage once per query (plus a read-ahead) and later steps slice
- * that. Evaluation keeps all its state in struct eval_ctx: concurrent queries are safe as
+ * Each selector reads storage once per query (plus a read-ahead) and later steps take
+ * views (borrowed slices) of that. Evaluation keeps all its state in struct eval_ctx: concurrent queries are safe as
  * long as the storage's select is. Called through promql_eval_instant / promql_eval_range.
  */
 #include "promql/promql_internal.h"
@@ -296,9 +298,14 @@ static void cache_free(struct eval_ctx *ec) {
 	free(ec->cache);
 	ec->cache = NULL;
 	ec->ncache = 0;
+	promql_series_free_all(ec->pre, ec->npre);
+	ec->pre = NULL;
+	ec->npre = 0;
+	ec->pre_node = NULL;
 }
 
-/* Reads the series of selector vs with samples in [mint, maxt]. Evaluation moves forward
+/* Reads the series of selector vs with samples in [mint, maxt] as views into the cache
+ * (labels and samples borrowed: free only the array). Evaluation moves forward
  * in time step by step, so a selector reads its window plus prefetch_ms ahead once and
  * later steps take slices of that (what Prometheus does by selecting a range query's whole
  * span at once); a window outside what was read reads again. */
@@ -348,19 +355,16 @@ static int do_select(struct eval_ctx *ec, const struct promql_expr *vs, int64_t 
 		if ((nr & (nr - 1)) == 0) /* grow at powers of two */
 			r = ward_xrealloc(r, (nr ? nr * 2 : 1) * sizeof(r[0]));
 		d = &r[nr++];
-		memset(d, 0, sizeof(*d));
-		labels_copy(&d->labels, &s->labels);
+		d->labels = s->labels; /* a view into the cache: borrowed, not owned */
 		d->n = hi - lo;
-		d->t = ward_xmalloc(d->n * sizeof(d->t[0]));
-		d->v = ward_xmalloc(d->n * sizeof(d->v[0]));
-		memcpy(d->t, s->t + lo, d->n * sizeof(d->t[0]));
-		memcpy(d->v, s->v + lo, d->n * sizeof(d->v[0]));
+		d->t = s->t + lo;
+		d->v = s->v + lo;
 		ec->samples_loaded += d->n;
 	}
 	*out = r;
 	*n = nr;
 	if (check_limits(ec) < 0) {
-		promql_series_free_all(*out, *n);
+		free(*out);
 		*out = NULL;
 		*n = 0;
 		return -1;
@@ -407,7 +411,7 @@ static int eval_vsel(struct eval_ctx *ec, const struct promql_expr *e, struct va
 		promql_vec_push(&out->vec, &ls, s->v[j - 1]);
 		out->vec.s[out->vec.n - 1].t = s->t[j - 1];
 	}
-	promql_series_free_all(ss, n);
+	free(ss);
 	return 0;
 }
 
@@ -421,24 +425,43 @@ static int eval_msel(struct eval_ctx *ec, const struct promql_expr *e, struct va
 	if (do_select(ec, vs, te - e->range_ms + WINDOW_LEFT_OPEN, te, &ss, &n) < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
-		struct tsdb_series *s = &ss[i];
+		const struct tsdb_series *s = &ss[i];
+		struct tsdb_series *d = &ss[k];
 		size_t j, w = 0;
+		int64_t *t;
+		double *v;
+		for (j = 0; j < s->n; j++)
+			if (!(s->t[j] < te - e->range_ms + WINDOW_LEFT_OPEN || s->t[j] > te ||
+			      promql_is_stale(s->v[j])))
+				w++;
+		if (w == 0)
+			continue;
+		t = ward_xmalloc(w * sizeof(t[0]));
+		v = ward_xmalloc(w * sizeof(v[0]));
+		w = 0;
 		for (j = 0; j < s->n; j++) {
 			if (s->t[j] < te - e->range_ms + WINDOW_LEFT_OPEN || s->t[j] > te ||
 			    promql_is_stale(s->v[j]))
 				continue;
-			s->t[w] = s->t[j];
-			s->v[w] = s->v[j];
+			t[w] = s->t[j];
+			v[w] = s->v[j];
 			w++;
 		}
-		s->n = w;
-		if (w == 0) {
-			labels_free(&s->labels);
-			free(s->t);
-			free(s->v);
-			continue;
+		/* d may be s itself (k == i): take the borrowed labels before overwriting */
+		{
+			struct labels borrowed = s->labels, own;
+			labels_init(&own);
+			labels_copy(&own, &borrowed);
+			d->labels = own;
 		}
-		ss[k++] = *s;
+		d->t = t;
+		d->v = v;
+		d->n = w;
+		k++;
+	}
+	if (k == 0) {
+		free(ss);
+		ss = NULL;
 	}
 	out->m = ss;
 	out->nm = k;
@@ -460,10 +483,22 @@ struct series_acc {
 	size_t *scap;
 };
 
-static void acc_add(struct series_acc *a, const struct labels *ls, int64_t t, double v) {
+static void acc_push(struct series_acc *a, size_t i, int64_t t, double v) {
+	struct tsdb_series *s = &a->s[i];
+
+	if (s->n == a->scap[i]) {
+		a->scap[i] = a->scap[i] ? a->scap[i] * 2 : 16;
+		s->t = ward_xrealloc(s->t, a->scap[i] * sizeof(s->t[0]));
+		s->v = ward_xrealloc(s->v, a->scap[i] * sizeof(s->v[0]));
+	}
+	s->t[s->n] = t;
+	s->v[s->n] = v;
+	s->n++;
+}
+
+static size_t acc_add(struct series_acc *a, const struct labels *ls, int64_t t, double v) {
 	struct buf key = BUF_INIT;
 	size_t i;
-	struct tsdb_series *s;
 
 	promql_labels_key(ls, &key);
 	i = strmap_get(&a->idx, key.data, key.len);
@@ -480,15 +515,31 @@ static void acc_add(struct series_acc *a, const struct labels *ls, int64_t t, do
 		strmap_put(&a->idx, key.data, key.len, i);
 	}
 	buf_free(&key);
-	s = &a->s[i];
-	if (s->n == a->scap[i]) {
-		a->scap[i] = a->scap[i] ? a->scap[i] * 2 : 16;
-		s->t = ward_xrealloc(s->t, a->scap[i] * sizeof(s->t[0]));
-		s->v = ward_xrealloc(s->v, a->scap[i] * sizeof(s->v[0]));
+	acc_push(a, i, t, v);
+	return i;
+}
+
+/* acc_add for the sample at position pos of a step's vector: a step's vector mostly has the
+ * same series at the same position as the step before, so hint[pos] (the series it went to
+ * then) is tried first by comparing labels, before building the key. */
+static size_t acc_add_hinted(struct series_acc *a, size_t **hint, size_t *nhint, size_t pos,
+                             const struct labels *ls, int64_t t, double v) {
+	size_t i;
+
+	if (pos < *nhint && (*hint)[pos] < a->n && labels_equal(&a->s[(*hint)[pos]].labels, ls)) {
+		acc_push(a, (*hint)[pos], t, v);
+		return (*hint)[pos];
 	}
-	s->t[s->n] = t;
-	s->v[s->n] = v;
-	s->n++;
+	i = acc_add(a, ls, t, v);
+	if (pos >= *nhint) {
+		size_t n = pos + 1 > *nhint * 2 ? pos + 1 : *nhint * 2, k;
+		*hint = ward_xrealloc(*hint, n * sizeof((*hint)[0]));
+		for (k = *nhint; k < n; k++)
+			(*hint)[k] = SIZE_MAX;
+		*nhint = n;
+	}
+	(*hint)[pos] = i;
+	return i;
 }
 
 static void acc_done(struct series_acc *a, struct tsdb_series **out, size_t *n) {
@@ -550,12 +601,16 @@ int promql_eval_matrix(struct eval_ctx *ec, const struct promql_expr *e, struct 
 	return promql_eval(ec, e, out);
 }
 
+static int eval_pre(struct eval_ctx *ec, struct value *out);
+
 int promql_eval(struct eval_ctx *ec, const struct promql_expr *e, struct value *out) {
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	if (check_limits(ec) < 0)
 		return -1;
+	if (e == ec->pre_node)
+		return eval_pre(ec, out);
 	switch (e->kind) {
 	case N_NUM:
 		out->type = PROMQL_SCALAR;
@@ -719,6 +774,367 @@ int promql_eval_instant(const struct promql_storage *st, const struct promql_exp
 	return 0;
 }
 
+
+/* ---- series-wise range evaluation ----
+ * A range query whose expression is an instant selector, or one of the functions below over
+ * a matrix selector, is evaluated one series at a time: the selector reads storage once,
+ * each series slides its window over all steps (two indices that only move forward) and its
+ * points go straight into its own output series, so labels are copied once per series, not
+ * once per step. The function's own implementation computes every point (given a one-series
+ * matrix that borrows the selected samples), so values are those of the step-by-step path.
+ * Anything else, and any case where that path would merge or reject equal label sets, takes
+ * the step-by-step path. */
+static const char *const seriesw_fns[] = {
+        "rate",           "increase",         "delta",          "irate",
+        "idelta",         "deriv",            "resets",         "changes",
+        "avg_over_time",  "min_over_time",    "max_over_time",  "sum_over_time",
+        "count_over_time", "stddev_over_time", "stdvar_over_time", "last_over_time",
+        "first_over_time", "present_over_time", "mad_over_time",  NULL,
+};
+
+static const struct promql_expr *strip_paren(const struct promql_expr *e) {
+	while (e && e->kind == N_PAREN)
+		e = e->expr;
+	return e;
+}
+
+/* The selector (and the call, or NULL for a bare selector) when e has a series-wise shape. */
+static bool seriesw_shape(const struct promql_expr *e, const struct promql_expr **call,
+                          const struct promql_expr **msel, const struct promql_expr **vs) {
+	const struct promql_expr *m;
+	size_t i;
+
+	e = strip_paren(e);
+	*call = NULL;
+	*msel = NULL;
+	if (e->kind == N_VSEL) {
+		*vs = e;
+		return e->at == AT_NONE;
+	}
+	if (e->kind != N_CALL || e->nargs != 1 || !e->fn || !e->fn->impl)
+		return false;
+	for (i = 0; seriesw_fns[i]; i++)
+		if (strcmp(seriesw_fns[i], e->fn->name) == 0)
+			break;
+	if (!seriesw_fns[i])
+		return false;
+	m = strip_paren(e->args[0]);
+	if (!m || m->kind != N_MSEL || !m->expr || m->expr->kind != N_VSEL ||
+	    m->expr->at != AT_NONE || m->range_ms <= 0)
+		return false;
+	*call = e;
+	*msel = m;
+	*vs = m->expr;
+	return true;
+}
+
+#define SERIESW_TIME_LIMIT (INT64_C(1) << 52)
+
+
+/* One series of a bare selector: the newest sample in each step's lookback window. */
+static size_t seriesw_vsel(const struct eval_ctx *ec, const struct tsdb_series *s,
+                           int64_t offset, int64_t start, int64_t step, size_t nsteps,
+                           struct tsdb_series *d) {
+	int64_t lb = ec->opts.lookback_ms;
+	size_t j = 0, k, n = 0;
+
+	for (k = 0; k < nsteps; k++) {
+		int64_t t = start + (int64_t)k * step, te = t - offset;
+		while (j < s->n && s->t[j] <= te)
+			j++;
+		if (j == 0 || s->t[j - 1] < te - lb + WINDOW_LEFT_OPEN ||
+		    promql_is_stale(s->v[j - 1]))
+			continue;
+		d->t[n] = t;
+		d->v[n] = s->v[j - 1];
+		n++;
+	}
+	return n;
+}
+
+/* One series through a range function; s has no stale markers. -1 when the function fails. */
+static int seriesw_call(struct eval_ctx *ec, const struct promql_expr *call, int64_t range,
+                        struct tsdb_series *s, int64_t offset, int64_t start, int64_t step,
+                        size_t nsteps, struct value *ov, struct tsdb_series *d, size_t *nout) {
+	struct tsdb_series view;
+	struct value arg;
+	bool have_labels = false;
+	size_t lo = 0, hi = 0, k, i, n = 0;
+
+	for (k = 0; k < nsteps; k++) {
+		int64_t t = start + (int64_t)k * step, te = t - offset;
+		int64_t wmin = te - range + WINDOW_LEFT_OPEN;
+		while (hi < s->n && s->t[hi] <= te)
+			hi++;
+		while (lo < s->n && s->t[lo] < wmin)
+			lo++;
+		if (hi <= lo)
+			continue;
+		memset(&view, 0, sizeof(view));
+		if (!have_labels) /* borrowed until the first point names the series */
+			view.labels = s->labels;
+		view.t = s->t + lo;
+		view.v = s->v + lo;
+		view.n = hi - lo;
+		memset(&arg, 0, sizeof(arg));
+		arg.type = PROMQL_MATRIX;
+		arg.m = &view;
+		arg.nm = 1;
+		ov->type = PROMQL_NONE;
+		ec->t = t;
+		if (call->fn->impl(ec, call, &arg, ov) < 0)
+			return -1;
+		for (i = 0; i < ov->vec.n; i++) {
+			if (i == 0 && !have_labels) {
+				d->labels = ov->vec.s[i].ls;
+				labels_init(&ov->vec.s[i].ls);
+				have_labels = true;
+			} else {
+				labels_free(&ov->vec.s[i].ls);
+			}
+			if (i == 0) {
+				d->t[n] = t;
+				d->v[n] = ov->vec.s[i].v;
+				n++;
+			}
+		}
+		if (ov->vec.n > 1) /* never for these functions; keep the general path honest */
+			return -1;
+		ov->vec.n = 0;
+	}
+	*nout = n;
+	return 0;
+}
+
+static int cmp_series_ptr(const void *a, const void *b) {
+	return labels_cmp(&(*(struct tsdb_series *const *)a)->labels,
+	                  &(*(struct tsdb_series *const *)b)->labels);
+}
+
+/* Whether two of the n series have the same labels. */
+static bool seriesw_has_dup(struct tsdb_series *r, size_t n) {
+	struct tsdb_series **p;
+	bool dup = false;
+	size_t i;
+
+	if (n < 2)
+		return false;
+	p = ward_xmalloc(n * sizeof(p[0]));
+	for (i = 0; i < n; i++)
+		p[i] = &r[i];
+	qsort(p, n, sizeof(p[0]), cmp_series_ptr);
+	for (i = 1; i < n && !dup; i++)
+		dup = labels_equal(&p[i - 1]->labels, &p[i]->labels);
+	free(p);
+	return dup;
+}
+
+/* The points of e (a series-wise shape) at every step, one series per selected series in the
+ * order storage gave them (the order the step-by-step path sees them in), series without
+ * points left out. 1: done; 0: not applicable (nothing changed but ec->t); -1: error. */
+static int eval_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int64_t start,
+                           int64_t end, int64_t step, struct tsdb_series **out, size_t *nout) {
+	const struct promql_expr *call, *msel, *vs;
+	struct tsdb_series *ss = NULL, *res = NULL;
+	struct value ov;
+	struct ward_err err;
+	int64_t w, mint, maxt;
+	size_t nss = 0, nres = 0, nsteps, i;
+	int rc = 0;
+
+	if (ec->opts.max_samples || !seriesw_shape(e, &call, &msel, &vs))
+		return 0;
+	if (start < -SERIESW_TIME_LIMIT || end > SERIESW_TIME_LIMIT ||
+	    vs->offset_ms < -SERIESW_TIME_LIMIT || vs->offset_ms > SERIESW_TIME_LIMIT)
+		return 0;
+	w = msel ? msel->range_ms : ec->opts.lookback_ms;
+	if (w < 0 || w > SERIESW_TIME_LIMIT)
+		return 0;
+	nsteps = (size_t)((end - start) / step) + 1;
+	mint = start - vs->offset_ms - w + WINDOW_LEFT_OPEN;
+	maxt = end - vs->offset_ms;
+	ward_err_clear(&err);
+	if (ec->st->select(ec->st->ctx, mint, maxt, vs->ms, vs->nms, 0, &ss, &nss, &err) < 0) {
+		ec->etype = PROMQL_ERR_EXECUTION;
+		return promql_fail(ec, "%s", err.msg);
+	}
+	memset(&ov, 0, sizeof(ov));
+	res = ward_xcalloc(nss ? nss : 1, sizeof(res[0]));
+	for (i = 0; i < nss; i++) {
+		struct tsdb_series *s = &ss[i], *d = &res[nres];
+		size_t n = 0;
+		if (check_limits(ec) < 0) {
+			rc = -1;
+			break;
+		}
+		d->t = ward_xmalloc(nsteps * sizeof(d->t[0]));
+		d->v = ward_xmalloc(nsteps * sizeof(d->v[0]));
+		if (!call) {
+			n = seriesw_vsel(ec, s, vs->offset_ms, start, step, nsteps, d);
+			if (n > 0) {
+				d->labels = s->labels;
+				labels_init(&s->labels);
+			}
+		} else {
+			size_t j, k = 0;
+			for (j = 0; j < s->n; j++) {
+				if (promql_is_stale(s->v[j]))
+					continue;
+				s->t[k] = s->t[j];
+				s->v[k] = s->v[j];
+				k++;
+			}
+			s->n = k;
+			if (seriesw_call(ec, call, msel->range_ms, s, vs->offset_ms, start, step,
+			                 nsteps, &ov, d, &n) < 0) {
+				nres++; /* d is freed with the rest */
+				rc = -1;
+				break;
+			}
+		}
+		if (n == 0) {
+			labels_free(&d->labels);
+			free(d->t);
+			free(d->v);
+			memset(d, 0, sizeof(*d));
+			continue;
+		}
+		d->n = n;
+		d->t = ward_xrealloc(d->t, n * sizeof(d->t[0]));
+		d->v = ward_xrealloc(d->v, n * sizeof(d->v[0]));
+		nres++;
+	}
+	promql_value_free(&ov);
+	promql_series_free_all(ss, nss);
+	ec->t = start;
+	if (rc < 0) {
+		promql_series_free_all(res, nres);
+		if (!ward_err_isset(ec->err)) /* a function refused a point: let the step-by-step
+		                                 * path report it as it would */
+			return 0;
+		return -1;
+	}
+	if (seriesw_has_dup(res, nres)) {
+		promql_series_free_all(res, nres);
+		return 0;
+	}
+	if (nres == 0) {
+		free(res);
+		res = NULL;
+	}
+	*out = res;
+	*nout = nres;
+	return 1;
+}
+
+/* A range query of a series-wise shape, whole. 1, 0 or -1 as eval_serieswise. */
+static int eval_range_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int64_t start,
+                                 int64_t end, int64_t step, struct promql_result *out) {
+	struct tsdb_series *res;
+	size_t nres;
+	int rc = eval_serieswise(ec, e, start, end, step, &res, &nres);
+
+	if (rc <= 0)
+		return rc;
+	if (nres > 1)
+		qsort(res, nres, sizeof(res[0]), cmp_series);
+	out->series = res;
+	out->nseries = nres;
+	out->type = PROMQL_MATRIX;
+	out->t_ms = end;
+	return 1;
+}
+
+/* The first function call of a series-wise shape in e that every step evaluates at the
+ * step's own time (not under a subquery), or NULL. */
+static const struct promql_expr *find_pre_node(const struct promql_expr *e) {
+	const struct promql_expr *call, *msel, *vs, *r = NULL;
+	size_t i;
+
+	if (!e || e->kind == N_SUBQ || e->kind == N_MSEL || e->kind == N_VSEL)
+		return NULL;
+	if (e->kind == N_CALL && seriesw_shape(e, &call, &msel, &vs))
+		return e;
+	if (e->kind == N_CALL) {
+		for (i = 0; i < e->nargs && !r; i++)
+			r = find_pre_node(e->args[i]);
+		return r;
+	}
+	r = find_pre_node(e->expr);
+	if (!r)
+		r = find_pre_node(e->lhs);
+	if (!r)
+		r = find_pre_node(e->rhs);
+	if (!r)
+		r = find_pre_node(e->param);
+	return r;
+}
+
+/* Computes ec->pre for a series-wise sub-expression of e, so that each step of a range query
+ * takes its vector from there. 0 (with or without one) or -1 with an error. */
+static int pre_compute(struct eval_ctx *ec, const struct promql_expr *e, int64_t start,
+                       int64_t end, int64_t step) {
+	const struct promql_expr *p = find_pre_node(e);
+	int rc;
+
+	if (!p || p == strip_paren(e))
+		return 0;
+	rc = eval_serieswise(ec, p, start, end, step, &ec->pre, &ec->npre);
+	if (rc < 0)
+		return -1;
+	if (rc > 0)
+		ec->pre_node = p;
+	return 0;
+}
+
+/* The vector of the precomputed node at ec->t: what promql_eval of the call would give;
+ * with borrow, its labels are those of ec->pre (see promql_eval_borrow). */
+static int eval_pre_vec(struct eval_ctx *ec, struct value *out, bool borrow) {
+	size_t i;
+
+	out->type = PROMQL_VECTOR;
+	for (i = 0; i < ec->npre; i++) {
+		const struct tsdb_series *s = &ec->pre[i];
+		size_t j = lower_bound(s->t, s->n, ec->t);
+		struct labels ls;
+		if (j == s->n || s->t[j] != ec->t)
+			continue;
+		if (borrow)
+			ls = s->labels;
+		else {
+			labels_init(&ls);
+			labels_copy(&ls, &s->labels);
+		}
+		promql_vec_push(&out->vec, &ls, s->v[j]);
+	}
+	return 0;
+}
+
+int promql_eval_borrow(struct eval_ctx *ec, const struct promql_expr *e, struct value *out,
+                       bool *borrowed) {
+	*borrowed = false;
+	e = strip_paren(e);
+	if (ec->pre_node && e == ec->pre_node) {
+		memset(out, 0, sizeof(*out));
+		if (check_limits(ec) < 0)
+			return -1;
+		*borrowed = true;
+		return eval_pre_vec(ec, out, true);
+	}
+	return promql_eval(ec, e, out);
+}
+
+void promql_vec_unborrow(struct vec *v) {
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		labels_init(&v->s[i].ls);
+}
+
+static int eval_pre(struct eval_ctx *ec, struct value *out) {
+	return eval_pre_vec(ec, out, false);
+}
+
 int promql_eval_range(const struct promql_storage *st, const struct promql_expr *e,
                       int64_t start_ms, int64_t end_ms, int64_t step_ms,
                       const struct promql_opts *o, struct promql_result *out,
@@ -726,7 +1142,8 @@ int promql_eval_range(const struct promql_storage *st, const struct promql_expr 
 	struct eval_ctx ec;
 	struct series_acc acc;
 	int64_t t;
-	size_t i;
+	size_t i, *hint = NULL, nhint = 0;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	memset(&acc, 0, sizeof(acc));
@@ -750,6 +1167,20 @@ int promql_eval_range(const struct promql_storage *st, const struct promql_expr 
 		return -1;
 	}
 	ctx_prefetch(&ec, e);
+	rc = eval_range_serieswise(&ec, e, start_ms, end_ms, step_ms, out);
+	if (rc != 0) {
+		if (rc < 0 && etype)
+			*etype = ec.etype ? ec.etype : PROMQL_ERR_EXECUTION;
+		return rc < 0 ? -1 : 0;
+	}
+	ward_err_clear(err);
+	ec.etype = 0;
+	if (pre_compute(&ec, e, start_ms, end_ms, step_ms) < 0) {
+		if (etype)
+			*etype = ec.etype ? ec.etype : PROMQL_ERR_EXECUTION;
+		return -1;
+	}
+	ec.t = start_ms;
 	for (t = start_ms; t <= end_ms; t += step_ms) {
 		struct value v;
 		ec.t = t;
@@ -758,6 +1189,7 @@ int promql_eval_range(const struct promql_storage *st, const struct promql_expr 
 		if (promql_eval(&ec, e, &v) < 0) {
 			promql_value_free(&v);
 			cache_free(&ec);
+			free(hint);
 			acc_done(&acc, &out->series, &out->nseries);
 			promql_series_free_all(out->series, out->nseries);
 			memset(out, 0, sizeof(*out));
@@ -770,13 +1202,15 @@ int promql_eval_range(const struct promql_storage *st, const struct promql_expr 
 			acc_add(&acc, &none, t, v.scalar);
 		} else {
 			for (i = 0; i < v.vec.n; i++)
-				acc_add(&acc, &v.vec.s[i].ls, t, v.vec.s[i].v);
+				acc_add_hinted(&acc, &hint, &nhint, i, &v.vec.s[i].ls, t,
+				               v.vec.s[i].v);
 		}
 		promql_value_free(&v);
 		if (t > INT64_MAX - step_ms)
 			break;
 	}
 	cache_free(&ec);
+	free(hint);
 	acc_done(&acc, &out->series, &out->nseries);
 	if (out->nseries > 1)
 		qsort(out->series, out->nseries, sizeof(out->series[0]), cmp_series);

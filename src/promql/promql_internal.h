@@ -227,6 +227,11 @@ struct eval_ctx {
 	int64_t t;                /* the current evaluation time */
 	int64_t deadline_mono_ms; /* 0: none */
 	size_t samples_loaded;
+	/* A range query's series-wise sub-expression, evaluated for all steps up front: its
+	 * points per series (storage order), used when promql_eval reaches pre_node. */
+	const struct promql_expr *pre_node;
+	struct tsdb_series *pre;
+	size_t npre;
 	enum promql_errtype etype;
 	struct ward_err *err;
 };
@@ -238,6 +243,12 @@ void promql_series_free_all(struct tsdb_series *s, size_t n);
 /* Sets an execution error; returns -1. */
 int promql_fail(struct eval_ctx *ec, const char *fmt, ...) WARD_PRINTF(2, 3);
 int promql_eval(struct eval_ctx *ec, const struct promql_expr *e, struct value *out);
+/* promql_eval, except that a range query's precomputed node (ec->pre_node) gives a vector
+ * whose labels are borrowed (*borrowed): read them, and call promql_vec_unborrow before
+ * freeing the value. */
+int promql_eval_borrow(struct eval_ctx *ec, const struct promql_expr *e, struct value *out,
+                       bool *borrowed);
+void promql_vec_unborrow(struct vec *v);
 /* Range vector for a matrix selector or subquery arg at ec->t. */
 int promql_eval_matrix(struct eval_ctx *ec, const struct promql_expr *e, struct value *out);
 bool promql_vec_has_dup_labels(const struct vec *v);
