@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "incident/incident.h"
+#include "notify/notify.h"
 
 static const char *const status_names[INCIDENT_NSTATUS] = {
         "detected", "contained", "investigating", "remediated", "recovered", "closed",
@@ -98,83 +99,8 @@ int incident_category_parse(const char *s, enum incident_category *out) {
 	return -1;
 }
 
-static bool name_char(char c, bool first) {
-	return isalpha((unsigned char)c) || c == '_' || (!first && isdigit((unsigned char)c));
-}
-
 int incident_matcher_parse(const char *s, size_t n, struct matcher *m, struct ward_err *err) {
-	size_t i = 0;
-	while (i < n && isspace((unsigned char)s[i]))
-		i++;
-	size_t ns = i;
-	while (i < n && name_char(s[i], i == ns))
-		i++;
-	if (i == ns) {
-		ward_err_set(err,
-		             "offset %zu: expected a label name (letters, digits, _), as in "
-		             "severity=critical",
-		             ns);
-		return -1;
-	}
-	size_t ne = i;
-	while (i < n && isspace((unsigned char)s[i]))
-		i++;
-	enum matcher_op op;
-	if (i + 1 < n && s[i] == '=' && s[i + 1] == '~') {
-		op = MATCH_RE;
-		i += 2;
-	} else if (i + 1 < n && s[i] == '!' && s[i + 1] == '=') {
-		op = MATCH_NEQ;
-		i += 2;
-	} else if (i + 1 < n && s[i] == '!' && s[i + 1] == '~') {
-		op = MATCH_NRE;
-		i += 2;
-	} else if (i < n && s[i] == '=') {
-		op = MATCH_EQ;
-		i += 1;
-	} else {
-		ward_err_set(err, "offset %zu: expected one of = != =~ !~ after the label name", i);
-		return -1;
-	}
-	while (i < n && isspace((unsigned char)s[i]))
-		i++;
-	struct buf v = BUF_INIT;
-	if (i < n && s[i] == '"') {
-		size_t q = i++;
-		for (;;) {
-			if (i >= n) {
-				ward_err_set(err, "offset %zu: unterminated quoted value", q);
-				buf_free(&v);
-				return -1;
-			}
-			if (s[i] == '"')
-				break;
-			if (s[i] == '\\' && i + 1 < n)
-				i++;
-			buf_putc(&v, s[i++]);
-		}
-		i++;
-	} else {
-		size_t vs = i;
-		while (i < n && !isspace((unsigned char)s[i]))
-			i++;
-		buf_append(&v, s + vs, i - vs);
-	}
-	while (i < n && isspace((unsigned char)s[i]))
-		i++;
-	if (i != n) {
-		ward_err_set(err,
-		             "offset %zu: unexpected text after the matcher (one matcher per "
-		             "list item)",
-		             i);
-		buf_free(&v);
-		return -1;
-	}
-	char *name = ward_strndup(s + ns, ne - ns);
-	int rc = matcher_init(m, op, name, buf_cstr(&v), err);
-	free(name);
-	buf_free(&v);
-	return rc;
+	return notify_matcher_parse(s, n, m, err); /* one matcher syntax for the whole daemon */
 }
 
 bool incident_matchers_match(const struct matcher *m, size_t n, const struct labels *ls) {

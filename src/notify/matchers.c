@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "notify/notify.h"
 #include "notify/notify_internal.h"
 
 static bool name_start(char c) {
@@ -106,6 +107,10 @@ static int parse_one(const char *s, size_t n, size_t *pos, struct matcher *out,
 		return -1;
 	*pos = i;
 	return 0;
+}
+
+int notify_matcher_parse(const char *s, size_t n, struct matcher *out, struct ward_err *err) {
+	return nfy_matcher_parse(s, n, out, err);
 }
 
 int nfy_matcher_parse(const char *s, size_t n, struct matcher *out, struct ward_err *err) {

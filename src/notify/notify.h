@@ -27,6 +27,11 @@ struct notify_alert {
  * Thread-safe. 0, or -1 with err (the module is not running). */
 int notify_post_alerts(const struct notify_alert *v, size_t n, struct ward_err *err);
 
+/* One matcher in Alertmanager's syntax (`severity=critical`, `job=~"api.*"`, `env!=dev`;
+ * the value bare or quoted with Go escapes) of n bytes into out (matcher_free it). 0, or -1
+ * with err naming the offset. For other modules that take matchers in their config. */
+int notify_matcher_parse(const char *s, size_t n, struct matcher *out, struct ward_err *err);
+
 /* ---- events, for the incident module and other followers ----
  * A subscriber is called for every alert state change, notification result, escalation
  * step and acknowledgement, on ward's event loop thread (or the caller's thread for

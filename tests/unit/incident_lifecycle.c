@@ -115,7 +115,8 @@ static void open_on_matchers_parse_alertmanager_syntax(void **state) {
 	for (int i = 0; i < 3; i++)
 		matcher_free(&m[i]);
 	labels_free(&ls);
-	const char *bad[] = {"=x", "severity", "sev>x", "a=\"open", "a=b c=d", "a=~\"(\""};
+	/* Alertmanager reads `a=b c=d` as the value "b c=d", so it is not among these. */
+	const char *bad[] = {"=x", "severity", "sev>x", "a=\"open", "a=~\"(\""};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct matcher x;
 		ward_err_clear(&err);
