@@ -31,25 +31,7 @@ static const struct conf_field rule_fields[] = {
 	{0},
 };
 
-static bool valid_label_name(const char *s)
-{
-	if (!s || !*s || !(isalpha((unsigned char)*s) || *s == '_'))
-		return false;
-	for (s++; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '_'))
-			return false;
-	return true;
-}
 
-static bool valid_metric_name(const char *s)
-{
-	if (!s || !*s || !(isalpha((unsigned char)*s) || *s == '_' || *s == ':'))
-		return false;
-	for (s++; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '_' || *s == ':'))
-			return false;
-	return true;
-}
 
 static int rule_validate(void *obj, const struct conf_pos *pos, struct ward_err *err)
 {
@@ -62,7 +44,7 @@ static int rule_validate(void *obj, const struct conf_pos *pos, struct ward_err 
 		return -1;
 	}
 	const char *name = r->alert ? r->alert : r->record;
-	if (r->record && !valid_metric_name(r->record)) {
+	if (r->record && !labels_valid_metric_name(r->record)) {
 		conf_error_at(err, pos, "record: invalid metric name \"%s\"", r->record);
 		rc = -1;
 	}
@@ -97,7 +79,7 @@ static int rule_validate(void *obj, const struct conf_pos *pos, struct ward_err 
 		}
 	}
 	for (size_t i = 0; i < r->nlabels; i++) {
-		if (!valid_label_name(r->labels[i].key) || !strcmp(r->labels[i].key, "__name__")) {
+		if (!labels_valid_name(r->labels[i].key) || !strcmp(r->labels[i].key, "__name__")) {
 			conf_error_at(err, pos, "rule \"%s\": invalid label name \"%s\"", name,
 				      r->labels[i].key);
 			rc = -1;
@@ -112,7 +94,7 @@ static int rule_validate(void *obj, const struct conf_pos *pos, struct ward_err 
 		}
 	}
 	for (size_t i = 0; i < r->nann; i++) {
-		if (!valid_label_name(r->ann[i].key)) {
+		if (!labels_valid_name(r->ann[i].key)) {
 			conf_error_at(err, pos, "rule \"%s\": invalid annotation name \"%s\"", name,
 				      r->ann[i].key);
 			rc = -1;

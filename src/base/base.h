@@ -205,6 +205,10 @@ void labels_copy(struct labels *dst, const struct labels *src);    /* dst is ove
 int labels_cmp(const struct labels *a, const struct labels *b);
 bool labels_equal(const struct labels *a, const struct labels *b);
 uint64_t labels_hash(const struct labels *ls); /* stable across runs (no seed) */
+/* Prometheus' name rules: label names [a-zA-Z_][a-zA-Z0-9_]*, metric names
+ * [a-zA-Z_:][a-zA-Z0-9_:]*. NULL and "" are not valid. */
+bool labels_valid_name(const char *s);
+bool labels_valid_metric_name(const char *s);
 /* {__name__="x",a="b"} -> x{a="b"}, values escaped as the exposition format does. */
 void labels_write(struct buf *out, const struct labels *ls);
 

@@ -301,3 +301,26 @@ const char *matcher_op_str(enum matcher_op op) {
 	}
 	return "?";
 }
+
+static bool name_chars(const char *s, bool colon)
+{
+	if (!s || !*s)
+		return false;
+	for (const char *c = s; *c; c++) {
+		bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '_' ||
+			  (colon && *c == ':') || (c != s && *c >= '0' && *c <= '9');
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+bool labels_valid_name(const char *s)
+{
+	return name_chars(s, false);
+}
+
+bool labels_valid_metric_name(const char *s)
+{
+	return name_chars(s, true);
+}

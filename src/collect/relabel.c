@@ -34,14 +34,6 @@ void relabel_free(struct relabel *r) {
 	free(r);
 }
 
-static bool valid_label_name(const char *s) {
-	if (!s || !*s || !(isalpha((unsigned char)*s) || *s == '_'))
-		return false;
-	for (s++; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '_'))
-			return false;
-	return true;
-}
 
 struct relabel *relabel_new(const struct relabel_conf *rc, size_t n, struct ward_err *err) {
 	struct relabel *r = ward_xcalloc(1, sizeof(*r));
@@ -89,7 +81,7 @@ struct relabel *relabel_new(const struct relabel_conf *rc, size_t n, struct ward
 		}
 		if ((c->action == RELABEL_LOWERCASE || c->action == RELABEL_UPPERCASE ||
 		     c->action == RELABEL_HASHMOD) &&
-		    !valid_label_name(c->target_label)) {
+		    !labels_valid_name(c->target_label)) {
 			ward_err_set(err,
 			             "relabel rule %zu: target_label \"%s\" is not a valid label "
 			             "name",
@@ -214,7 +206,7 @@ static bool apply_one(const struct rule *r, struct labels *ls, pcre2_match_data 
 			return true;
 		buf_reset(tmp);
 		expand(tmp, r->re, md, s, c->target_label);
-		if (!valid_label_name(buf_cstr(tmp)))
+		if (!labels_valid_name(buf_cstr(tmp)))
 			return true;
 		buf_reset(tmp2);
 		expand(tmp2, r->re, md, s, repl);

@@ -64,20 +64,9 @@ struct logs_recorder {
 	struct metric *m_evals, *m_failures, *m_series;
 };
 
-static bool valid_metric_name(const char *s) {
-	if (!s || !*s)
-		return false;
-	for (const char *c = s; *c; c++) {
-		bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '_' ||
-		          *c == ':' || (c != s && *c >= '0' && *c <= '9');
-		if (!ok)
-			return false;
-	}
-	return true;
-}
 
 int logs_recording_check(const struct logs_recording_conf *r, struct ward_err *err) {
-	if (!valid_metric_name(r->record)) {
+	if (!labels_valid_metric_name(r->record)) {
 		ward_err_set(err, "record: \"%s\" is not a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)",
 		             r->record ? r->record : "");
 		return -1;

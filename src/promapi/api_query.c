@@ -369,18 +369,6 @@ static void h_labels(struct http_req *req, struct http_resp *resp, void *arg)
 	names_or_values(req, resp, arg, NULL);
 }
 
-static bool valid_label_name(const char *s)
-{
-	if (!*s)
-		return false;
-	for (const char *c = s; *c; c++) {
-		bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '_' ||
-			  (c != s && *c >= '0' && *c <= '9');
-		if (!ok)
-			return false;
-	}
-	return true;
-}
 
 static void h_label_values(struct http_req *req, struct http_resp *resp, void *arg)
 {
@@ -392,7 +380,7 @@ static void h_label_values(struct http_req *req, struct http_resp *resp, void *a
 		return;
 	}
 	char *name = ward_strndup(tail, (size_t)(slash - tail));
-	if (!valid_label_name(name)) {
+	if (!labels_valid_name(name)) {
 		http_resp_error(resp, 400, "bad_data", "invalid label name: \"%s\"", name);
 		free(name);
 		return;

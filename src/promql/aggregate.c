@@ -193,20 +193,6 @@ static int cmp_topk(const void *a, const void *b, void *arg) {
 	return labels_cmp(&x->ls, &y->ls);
 }
 
-static int valid_label_name(const char *s) {
-	size_t i;
-
-	if (!*s)
-		return 0;
-	for (i = 0; s[i]; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-		      (i > 0 && c >= '0' && c <= '9')))
-			return 0;
-	}
-	return 1;
-}
-
 int promql_eval_aggregate(struct eval_ctx *ec, const struct promql_expr *e, struct value *out) {
 	struct value in, pv;
 	struct group *g = NULL;
@@ -236,7 +222,7 @@ int promql_eval_aggregate(struct eval_ctx *ec, const struct promql_expr *e, stru
 		rc = -1;
 		goto out;
 	}
-	if (e->agg == AGG_COUNT_VALUES && !valid_label_name(cv_label)) {
+	if (e->agg == AGG_COUNT_VALUES && !labels_valid_name(cv_label)) {
 		rc = promql_fail(ec, "invalid label name \"%s\"", cv_label);
 		goto out;
 	}

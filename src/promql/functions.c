@@ -776,19 +776,6 @@ static int f_histogram_quantile(struct eval_ctx *ec, const struct promql_expr *c
 }
 
 /* ---- labels ---- */
-static bool valid_label_name(const char *s) {
-	size_t i;
-
-	if (!*s)
-		return false;
-	for (i = 0; s[i]; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
-		      (i > 0 && ch >= '0' && ch <= '9')))
-			return false;
-	}
-	return true;
-}
 
 /* Go's Regexp.Expand of template for one match. */
 static void expand_template(struct buf *out, const char *tmpl, const char *subject, PCRE2_SIZE *ov,
@@ -875,7 +862,7 @@ static int f_label_replace(struct eval_ctx *ec, const struct promql_expr *c, str
 		return promql_fail(ec, "invalid regular expression in label_replace(): %s: %s",
 		                   regex, (char *)msg);
 	}
-	if (!valid_label_name(dst)) {
+	if (!labels_valid_name(dst)) {
 		pcre2_code_free(re);
 		return promql_fail(ec, "invalid destination label name in label_replace(): %s",
 		                   dst);
@@ -909,10 +896,10 @@ static int f_label_join(struct eval_ctx *ec, const struct promql_expr *c, struct
 	size_t i, j;
 
 	o->type = PROMQL_VECTOR;
-	if (!valid_label_name(dst))
+	if (!labels_valid_name(dst))
 		return promql_fail(ec, "invalid destination label name in label_join(): %s", dst);
 	for (i = 3; i < c->nargs; i++)
-		if (!valid_label_name(a[i].str))
+		if (!labels_valid_name(a[i].str))
 			return promql_fail(ec, "invalid source label name in label_join(): %s",
 			                   a[i].str);
 	for (i = 0; i < a[0].vec.n; i++) {
