@@ -44,7 +44,8 @@ static void *arena_alloc(struct arena *a, size_t n)
 static char *arena_strndup(struct arena *a, const char *s, size_t n)
 {
 	char *p = arena_alloc(a, n + 1);
-	memcpy(p, s, n);
+	if (n)
+		memcpy(p, s, n);
 	p[n] = 0;
 	return p;
 }
@@ -1565,7 +1566,8 @@ static int call_fn(struct tctx *t, const struct node *at, const char *fn, struct
 			return -1;
 		}
 		struct sample *v = arena_alloc(&t->a, (a[1].nsmp + 1) * sizeof(*v));
-		memcpy(v, a[1].smp, a[1].nsmp * sizeof(*v));
+		if (a[1].nsmp)
+			memcpy(v, a[1].smp, a[1].nsmp * sizeof(*v));
 		const char *name = arena_strndup(&t->a, a[0].s, a[0].slen);
 		for (size_t i = 1; i < a[1].nsmp; i++) /* stable insertion sort */
 			for (size_t j = i; j > 0; j--) {
@@ -1599,7 +1601,8 @@ static int call_fn(struct tctx *t, const struct node *at, const char *fn, struct
 	}
 	if (!strcmp(fn, "args")) {
 		struct val *l = arena_alloc(&t->a, (na + 1) * sizeof(*l));
-		memcpy(l, a, na * sizeof(*l));
+		if (na)
+			memcpy(l, a, na * sizeof(*l));
 		*out = (struct val){.k = V_LIST, .list = l, .nlist = na};
 		return 0;
 	}
