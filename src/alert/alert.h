@@ -108,6 +108,25 @@ struct alert_ruleset *alert_rules_load(const char *const *paths, size_t npaths,
 struct alert_ruleset *alert_rules_load_globs(const char *const *globs, size_t n,
 					     const char *base_dir, struct ward_err *err);
 void alert_ruleset_free(struct alert_ruleset *rs); /* NULL-safe */
+/* Loads one rule file held in memory; name is its file in groups and errors. */
+struct alert_ruleset *alert_rules_load_buffer(const char *name, const char *data, size_t len,
+					      struct ward_err *err);
+/* Moves every group of src to the end of dst and frees src (NULL-safe). */
+void alert_ruleset_merge(struct alert_ruleset *dst, struct alert_ruleset *src);
+
+/* The default rule set: the YAML files of dist/rules, embedded at build time (disk
+ * filling, memory pressure, a probe down, a backup overdue). Their groups' file is
+ * "ward:defaults/NAME". */
+struct alert_default_file {
+	const char *name; /* "host.yml" */
+	const char *data; /* NUL-terminated YAML */
+	size_t len;
+};
+/* The embedded files, *n of them. */
+const struct alert_default_file *alert_default_files(size_t *n);
+/* Loads every default file; NULL with err if one does not load (a build defect). */
+struct alert_ruleset *alert_rules_load_defaults(struct ward_err *err);
+
 /* Moves (steals) alert state from old to rs for rules with the same group file+name, rule name and
  * expression (reload keeps pending and firing alerts). */
 void alert_ruleset_carry_state(struct alert_ruleset *rs, struct alert_ruleset *old);

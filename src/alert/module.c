@@ -31,6 +31,7 @@ struct rules_conf {
 	struct conf_kv *ext;
 	size_t next;
 	char *external_url;
+	bool defaults;
 };
 
 struct grp_rt {
@@ -77,6 +78,9 @@ static const struct conf_field rules_fields[] = {
 	 .help = "labels templates see as $externalLabels"},
 	{.key = "external_url", .type = CONF_STR, .offset = RC(external_url),
 	 .help = "the URL templates see as $externalURL"},
+	{.key = "defaults", .type = CONF_BOOL, .offset = RC(defaults), .defval = "true",
+	 .help = "also load the default rule set (disk filling, memory pressure, a probe down, "
+		 "a backup overdue; `ward rules defaults` prints it)"},
 	{0},
 };
 /* The rule files are part of the config: `ward config check` and a reload see their
@@ -514,6 +518,14 @@ static struct rtset *load_set(const struct conf *c, struct ward_err *err)
 	free(dir);
 	if (!rs)
 		return NULL;
+	if (!rc || rc->defaults) {
+		struct alert_ruleset *d = alert_rules_load_defaults(err);
+		if (!d) {
+			alert_ruleset_free(rs);
+			return NULL;
+		}
+		alert_ruleset_merge(rs, d);
+	}
 	return set_new(rs, rc);
 }
 

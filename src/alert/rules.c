@@ -289,6 +289,37 @@ struct alert_ruleset *alert_rules_load(const char *const *paths, size_t npaths,
 	return rs;
 }
 
+struct alert_ruleset *alert_rules_load_buffer(const char *name, const char *data, size_t len,
+					      struct ward_err *err)
+{
+	struct alert_ruleset *rs = ward_xcalloc(1, sizeof(*rs));
+	struct rf_file f;
+	ward_err_clear(err);
+	int rc = alert_rulefile_decode(name, data ? data : "", len, &f, err);
+	if (rc == 0)
+		rc = add_file(rs, name, &f, err);
+	conf_free_obj(&alert_rulefile_schema, &f);
+	if (rc != 0) {
+		alert_ruleset_free(rs);
+		return NULL;
+	}
+	return rs;
+}
+
+void alert_ruleset_merge(struct alert_ruleset *dst, struct alert_ruleset *src)
+{
+	if (!src)
+		return;
+	if (src->ngroups) {
+		dst->groups = ward_xrealloc(dst->groups,
+					    (dst->ngroups + src->ngroups + 1) * sizeof(*dst->groups));
+		memcpy(dst->groups + dst->ngroups, src->groups, src->ngroups * sizeof(*src->groups));
+		dst->ngroups += src->ngroups;
+	}
+	free(src->groups);
+	free(src);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);

@@ -137,17 +137,17 @@ static int query_range(struct cli *cli, int argc, char **argv)
 				       {NULL, 0, NULL, NULL}};
 	const char *pos[1];
 	int npos = 0, rc;
-	if (cli_parse("query range", range_usage, CLI_X_ONLINE, argc, argv, opts, pos, 1, &npos,
+	if (cli_parse("ward query range", range_usage, CLI_X_ONLINE, argc, argv, opts, pos, 1, &npos,
 		      &rc))
 		return rc;
 	if (npos != 1)
-		return cli_usage_error("query range", "give one PromQL expression");
+		return cli_usage_error("ward query range", "give one PromQL expression");
 	if (!start)
-		return cli_usage_error("query range", "--start is required");
+		return cli_usage_error("ward query range", "--start is required");
 	char s[64], e[64];
-	if ((rc = fix_time("query range", "--start", start, s)) != 0)
+	if ((rc = fix_time("ward query range", "--start", start, s)) != 0)
 		return rc;
-	if (end && (rc = fix_time("query range", "--end", end, e)) != 0)
+	if (end && (rc = fix_time("ward query range", "--end", end, e)) != 0)
 		return rc;
 	if (!end)
 		snprintf(e, sizeof(e), "%.3f", (double)ward_now_ms() / 1000.0);
@@ -171,15 +171,15 @@ static int query_run(struct cli *cli, int argc, char **argv)
 		{"time", 0, &time, NULL}, {"json", 0, NULL, &json}, {NULL, 0, NULL, NULL}};
 	const char *pos[1];
 	int npos = 0, rc;
-	if (cli_parse("query", instant_usage, CLI_X_ONLINE, argc, argv, opts, pos, 1, &npos, &rc))
+	if (cli_parse("ward query", instant_usage, CLI_X_ONLINE, argc, argv, opts, pos, 1, &npos, &rc))
 		return rc;
 	if (npos != 1)
-		return cli_usage_error("query", "give one PromQL expression");
+		return cli_usage_error("ward query", "give one PromQL expression");
 	struct buf q = BUF_INIT;
 	cli_query_add(&q, "query", pos[0]);
 	if (time) {
 		char t[64];
-		if ((rc = fix_time("query", "--time", time, t)) != 0) {
+		if ((rc = fix_time("ward query", "--time", time, t)) != 0) {
 			buf_free(&q);
 			return rc;
 		}

@@ -90,7 +90,8 @@ def query(w, expr):
 
 def test_serve_evaluates_rules_alerts_go_pending_firing_resolved():
     w = Ward("rules", extra_yaml="tsdb:\n  out_of_order_window: 1h\n"
-             "rules:\n  files: [rules/*.yml]\n  evaluation_interval: 1s\n")
+             "rules:\n  files: [rules/*.yml]\n  evaluation_interval: 1s\n"
+             "  defaults: false\n")
     os.makedirs(os.path.join(w.dir, "rules"))
     rule_path = os.path.join(w.dir, "rules", "svc.yml")
     with open(rule_path, "w") as f:
@@ -177,7 +178,8 @@ def test_serve_evaluates_rules_alerts_go_pending_firing_resolved():
 
 def test_firing_alert_state_survives_restart():
     w = Ward("rules-restart", extra_yaml="tsdb:\n  out_of_order_window: 1h\n"
-             "rules:\n  files: [svc.yml]\n  evaluation_interval: 1s\n")
+             "rules:\n  files: [svc.yml]\n  evaluation_interval: 1s\n"
+             "  defaults: false\n")
     with open(os.path.join(w.dir, "svc.yml"), "w") as f:
         f.write(RULE_FILE.replace("for: 3s", "for: 1h"))
     w.start()
@@ -194,4 +196,70 @@ def test_firing_alert_state_survives_restart():
     w.start()
     a2 = wait_for(pending, 15, "pending alert after restart")
     eq(a2["activeAt"], a1["activeAt"], "activeAt kept across the restart (for not restarted)")
+    w.stop()
+
+
+DIST_RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "dist", "rules")
+
+
+def test_default_rule_set_loads_evaluates_and_can_be_turned_off():
+    # no rules section at all: the embedded defaults (dist/rules) are in force
+    w = Ward("rules-defaults", extra_yaml="rules:\n  evaluation_interval: 1s\n")
+    w.start()
+    groups = w.api("GET", "/api/v1/rules")["groups"]
+    by_name = {g["name"]: g for g in groups}
+    eq(sorted(by_name), ["ward-backup", "ward-host", "ward-probes"], "default groups")
+    eq(by_name["ward-host"]["file"], "ward:defaults/host.yml", "file of a default group")
+    names = {r["name"] for g in groups for r in g["rules"]}
+    for want in ("HostDiskWillFillIn24Hours", "HostMemoryPressure", "ProbeDown", "BackupTooOld"):
+        check(want in names, f"default rule {want} missing: {sorted(names)}")
+
+    # every default rule evaluates without error against what this host's collector writes
+    def all_evaluated():
+        gs = w.api("GET", "/api/v1/rules")["groups"]
+        rules = [r for g in gs for r in g["rules"]]
+        return rules if all(r["health"] != "unknown" for r in rules) else None
+    rules = wait_for(all_evaluated, 30, "every default rule evaluated")
+    bad = [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"]
+    eq(bad, [], "default rules in error")
+    # the metric names the host rules read exist here (the rules are not about nothing)
+    for metric in ("node_filesystem_avail_bytes", "node_filesystem_size_bytes",
+                   "node_filesystem_readonly", "node_memory_MemAvailable_bytes",
+                   "node_memory_MemTotal_bytes"):
+        check(wait_for(lambda: query(w, metric), 30, metric), f"{metric} not collected")
+    if os.path.exists("/proc/pressure/memory"):
+        check(wait_for(lambda: query(w, "node_pressure_memory_waiting_seconds_total"), 30,
+                       "PSI memory"), "node_pressure_memory_waiting_seconds_total not collected")
+
+    # the defaults fire when they should, by ward's and promtool's verdicts on the same tests
+    t = os.path.join(RULES_DIR, "defaults_test.yml")
+    r = run_cli(["rules", "test", t])
+    eq(r.returncode, 0, f"ward rules test defaults_test.yml: {r.stdout}{r.stderr}")
+    promtool = shutil.which("promtool")
+    check(promtool or os.environ.get("WARD_NO_PROMTOOL"), "promtool not found (apt install "
+          "prometheus); set WARD_NO_PROMTOOL=1 to skip the comparison")
+    if promtool:
+        p = subprocess.run([promtool, "test", "rules", t], capture_output=True, text=True,
+                           cwd=RULES_DIR, timeout=60)
+        eq(p.returncode, 0, f"promtool test rules defaults_test.yml: {p.stdout}{p.stderr}")
+        p = subprocess.run([promtool, "check", "rules"] + sorted(
+            glob.glob(os.path.join(DIST_RULES, "*.yml"))), capture_output=True, text=True,
+            timeout=60)
+        eq(p.returncode, 0, f"promtool check rules dist/rules: {p.stdout}{p.stderr}")
+
+    # `ward rules defaults` prints exactly the shipped files
+    for name in ("host.yml", "probes.yml", "backup.yml"):
+        r = w.cli("rules", "defaults", name)
+        eq(r.returncode, 0, f"ward rules defaults {name}: {r.stderr}")
+        with open(os.path.join(DIST_RULES, name)) as f:
+            eq(r.stdout, f.read(), f"ward rules defaults {name} vs dist/rules/{name}")
+    r = w.cli("rules", "defaults", "nope.yml")
+    eq(r.returncode, 2, "unknown default file")
+    check("host.yml" in r.stderr, f"the error names the files there are: {r.stderr}")
+    w.stop()
+
+    # defaults: false leaves only the configured files
+    w.write_config(extra_yaml="rules:\n  defaults: false\n")
+    w.start()
+    eq(w.api("GET", "/api/v1/rules")["groups"], [], "no groups with defaults: false")
     w.stop()

@@ -31,6 +31,34 @@ static void valid_file_loads(void **s)
 			 0);
 }
 
+/* The embedded default set loads, and its groups carry their embedded file names. */
+static void default_rule_set_loads(void **s)
+{
+	size_t n;
+	const struct alert_default_file *f = alert_default_files(&n);
+	assert_true(n >= 3);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(strlen(f[i].data), f[i].len);
+	struct ward_err e;
+	ward_err_clear(&e);
+	struct alert_ruleset *rs = alert_rules_load_defaults(&e);
+	assert_non_null(rs);
+	assert_true(alert_ruleset_nrules(rs) >= 10);
+	bool host = false;
+	for (size_t i = 0; i < rs->ngroups; i++)
+		if (!strcmp(rs->groups[i].name, "ward-host")) {
+			assert_string_equal(rs->groups[i].file, "ward:defaults/host.yml");
+			host = true;
+		}
+	assert_true(host);
+	/* merging into a set appends its groups */
+	struct alert_ruleset *two = alert_rules_load_defaults(&e);
+	size_t ng = rs->ngroups;
+	alert_ruleset_merge(rs, two);
+	assert_int_equal(rs->ngroups, 2 * ng);
+	alert_ruleset_free(rs);
+}
+
 static void bad_expr_reported_at_rule(void **s)
 {
 	struct ward_err e;
@@ -72,6 +100,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(valid_file_loads),
+		cmocka_unit_test(default_rule_set_loads),
 		cmocka_unit_test(bad_expr_reported_at_rule),
 		cmocka_unit_test(rule_mistakes_rejected),
 	};
