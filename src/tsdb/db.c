@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <time.h>
@@ -57,6 +58,12 @@ struct tsdb {
 	char *dir, *blocksdir, *qdir;
 	int lockfd;
 	pthread_rwlock_t lock; /* guards everything below */
+	/* Appenders look existing series up without the db lock: series_lock guards the head's
+	 * series tables against head_create/head_remove (taken inside lock, never around it),
+	 * and pins counts appenders holding refs found that way, so that no series they name
+	 * is removed before they commit (maintenance then leaves empty series for next time). */
+	pthread_rwlock_t series_lock;
+	atomic_uint pins;
 	struct tsdb_head head;
 	struct tsdb_wal wal;
 	struct tsdb_blocks blocks;
@@ -69,8 +76,9 @@ struct tsdb {
 };
 
 struct staged {
-	struct labels ls;
+	struct labels ls; /* empty when ref is set */
 	uint64_t hash;
+	uint32_t ref; /* a head series that existed at append time (pinned), else 0 */
 	int64_t t;
 	double v;
 };
@@ -79,6 +87,7 @@ struct tsdb_appender {
 	struct tsdb *db;
 	struct staged *v;
 	size_t n, cap;
+	bool pinned; /* holds one of db->pins */
 };
 
 /* ---- a small ref -> series map (WAL replay) ---- */
@@ -352,6 +361,7 @@ struct tsdb *tsdb_open(const struct tsdb_opts *o, struct ward_err *err) {
 	db->qdir = buf_detach(&b);
 	db->lockfd = -1;
 	pthread_rwlock_init(&db->lock, NULL);
+	pthread_rwlock_init(&db->series_lock, NULL);
 	pthread_mutex_init(&db->stop_mu, NULL);
 	pthread_cond_init(&db->stop_cv, NULL);
 	head_init(&db->head);
@@ -418,6 +428,7 @@ void tsdb_close(struct tsdb *db) {
 	if (db->lockfd >= 0)
 		close(db->lockfd);
 	pthread_rwlock_destroy(&db->lock);
+	pthread_rwlock_destroy(&db->series_lock);
 	pthread_mutex_destroy(&db->stop_mu);
 	pthread_cond_destroy(&db->stop_cv);
 	free(db->dir);
@@ -445,11 +456,26 @@ int tsdb_append(struct tsdb_appender *a, const struct labels *ls, int64_t t_ms, 
 		a->v = ward_xrealloc(a->v, a->cap * sizeof(*a->v));
 	}
 	struct staged *s = &a->v[a->n++];
+	struct tsdb *db = a->db;
 	labels_init(&s->ls);
-	labels_copy(&s->ls, ls);
 	s->hash = labels_hash(ls);
+	s->ref = 0;
 	s->t = t_ms;
 	s->v = v;
+	/* Most samples belong to series the head has: stage their ref, not a copy of the labels
+	 * (a copy is a few dozen small allocations). */
+	pthread_rwlock_rdlock(&db->series_lock);
+	const struct head_series *hs = head_by_labels(&db->head, ls, s->hash);
+	if (hs) {
+		s->ref = hs->ref;
+		if (!a->pinned) {
+			atomic_fetch_add(&db->pins, 1);
+			a->pinned = true;
+		}
+	}
+	pthread_rwlock_unlock(&db->series_lock);
+	if (!s->ref)
+		labels_copy(&s->ls, ls);
 	return 0;
 }
 
@@ -458,6 +484,8 @@ void tsdb_rollback(struct tsdb_appender *a) {
 		return;
 	for (size_t i = 0; i < a->n; i++)
 		labels_free(&a->v[i].ls);
+	if (a->pinned)
+		atomic_fetch_sub(&a->db->pins, 1);
 	free(a->v);
 	free(a);
 }
@@ -482,6 +510,11 @@ int tsdb_commit(struct tsdb_appender *a, size_t *rejected, struct ward_err *err)
 	size_t *tab = ward_xcalloc(tcap, sizeof(*tab));
 	for (size_t i = 0; i < a->n; i++) {
 		struct staged *s = &a->v[i];
+		if (s->ref) { /* pinned since tsdb_append: still there */
+			ser[i] = head_by_ref(&db->head, s->ref);
+			refs[i] = s->ref;
+			continue;
+		}
 		ser[i] = head_by_labels(&db->head, &s->ls, s->hash);
 		if (ser[i]) {
 			refs[i] = ser[i]->ref;
@@ -519,10 +552,14 @@ int tsdb_commit(struct tsdb_appender *a, size_t *rejected, struct ward_err *err)
 		    0)
 			goto out;
 	}
+	if (nnew)
+		pthread_rwlock_wrlock(&db->series_lock);
 	for (size_t j = 0; j < nnew; j++) {
 		size_t i = newof[j];
 		ser[i] = head_create(&db->head, refs[i], &a->v[i].ls, a->v[i].hash);
 	}
+	if (nnew)
+		pthread_rwlock_unlock(&db->series_lock);
 	for (size_t i = 0; i < a->n; i++) {
 		if (!ser[i])
 			ser[i] = head_by_ref(&db->head, refs[i]);
@@ -854,8 +891,14 @@ static int cut_head(struct tsdb *db, int64_t boundary, struct ward_err *err) {
 		sv.n = 0;
 		head_series_read(s, boundary, INT64_MAX, &sv);
 		if (sv.n == 0) {
-			head_remove(&db->head, s);
-			continue;
+			/* an appender may hold its ref: then it stays, empty, until next time */
+			pthread_rwlock_wrlock(&db->series_lock);
+			bool pinned = atomic_load(&db->pins) != 0;
+			if (!pinned)
+				head_remove(&db->head, s);
+			pthread_rwlock_unlock(&db->series_lock);
+			if (!pinned)
+				continue;
 		}
 		for (uint32_t k = 0; k < s->nchunks; k++)
 			free(s->chunks[k].data);
