@@ -77,6 +77,10 @@ void buf_json_str(struct buf *b, const char *s, size_t n);
 void buf_logfmt_val(struct buf *b, const char *s, size_t n);
 /* Appends a double the way Prometheus prints it: NaN, +Inf, -Inf, shortest round-trip. */
 void buf_put_double(struct buf *b, double v);
+/* The shortest digits (no dot, no trailing zeros) that read back as |v|, and the decimal
+ * exponent of the first: |v| = 0.d1d2... * 10^(e10+1). v finite; 0 gives "0". */
+#define WARD_DTOA_DIGITS 20
+int ward_dtoa_shortest(double v, char digits[WARD_DTOA_DIGITS], int *e10);
 
 /* Small string helpers. */
 char *ward_strdup(const char *s);                 /* NULL-safe; aborts on OOM */

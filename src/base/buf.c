@@ -312,8 +312,8 @@ void buf_logfmt_val(struct buf *b, const char *s, size_t n) {
 }
 
 void buf_put_double(struct buf *b, double v) {
-	char tmp[400];
-	int prec, e10;
+	char d[WARD_DTOA_DIGITS];
+	int e10, nd;
 
 	if (isnan(v)) {
 		buf_puts(b, "NaN");
@@ -326,19 +326,34 @@ void buf_put_double(struct buf *b, double v) {
 	/* Shortest digits that round-trip, printed as Go's strconv.FormatFloat(v, 'g', -1, 64)
 	 * does (what Prometheus uses): in shortest mode Go picks exponent form when the exponent
 	 * is < -4 or >= 6, so 100000 but 1e+06, 0.0001 but 1e-05. */
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
-		if (strtod(tmp, NULL) == v)
-			break;
-	}
-	if (prec > 17)
-		prec = 17;
-	e10 = atoi(strchr(tmp, 'e') + 1);
-	if (e10 < -4 || e10 >= GO_SHORTEST_EPREC) {
-		/* C's %e matches Go here: a sign and at least two exponent digits. */
-		buf_puts(b, tmp);
+	if (signbit(v))
+		buf_putc(b, '-');
+	if (v == 0) {
+		buf_putc(b, '0');
 		return;
 	}
-	snprintf(tmp, sizeof(tmp), "%.*f", prec - 1 - e10 > 0 ? prec - 1 - e10 : 0, v);
-	buf_puts(b, tmp);
+	nd = ward_dtoa_shortest(v, d, &e10);
+	if (e10 < -4 || e10 >= GO_SHORTEST_EPREC) {
+		/* d[.ddd]e±XX: a sign and at least two exponent digits, as C's %e and Go */
+		buf_putc(b, d[0]);
+		if (nd > 1) {
+			buf_putc(b, '.');
+			buf_append(b, d + 1, (size_t)(nd - 1));
+		}
+		buf_printf(b, "e%c%02d", e10 < 0 ? '-' : '+', e10 < 0 ? -e10 : e10);
+		return;
+	}
+	if (e10 < 0) {
+		buf_puts(b, "0.");
+		for (int i = 0; i < -e10 - 1; i++)
+			buf_putc(b, '0');
+		buf_append(b, d, (size_t)nd);
+		return;
+	}
+	for (int i = 0; i <= e10; i++)
+		buf_putc(b, i < nd ? d[i] : '0');
+	if (nd > e10 + 1) {
+		buf_putc(b, '.');
+		buf_append(b, d + e10 + 1, (size_t)(nd - e10 - 1));
+	}
 }

@@ -3,7 +3,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +122,50 @@ static void dbl(double v, const char *want) {
 	buf_free(&b);
 }
 
+/* The slow definition: the least precision whose %e text reads back as v. */
+static int brute_shortest(double v, char *digits, int *e10) {
+	char tmp[48];
+	int prec, nd = 0;
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	const char *p = tmp;
+	for (; *p != 'e'; p++)
+		if (*p >= '0' && *p <= '9')
+			digits[nd++] = *p;
+	*e10 = atoi(p + 1);
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	return nd;
+}
+
+/* ward_dtoa_shortest agrees with the definition on integers, decimals, rates and random
+ * bit patterns (normal and subnormal). */
+static void dtoa_shortest_matches_the_definition(void **state) {
+	uint64_t x = 0x9E3779B97F4A7C15u;
+	for (int i = 0; i < 200000; i++) {
+		double v;
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		switch (i % 4) {
+		case 0: memcpy(&v, &x, sizeof(v)); break;            /* any bits */
+		case 1: v = (double)(x % 100000000) / 1000.0; break; /* decimals */
+		case 2: v = (double)(x % 1000000) / 15.0; break;     /* rates */
+		default: v = (double)(x >> 11); break;               /* integers */
+		}
+		if (!isfinite(v) || v == 0)
+			continue;
+		char a[WARD_DTOA_DIGITS], b[WARD_DTOA_DIGITS];
+		int ea, eb;
+		int na = ward_dtoa_shortest(v, a, &ea), nb = brute_shortest(fabs(v), b, &eb);
+		if (na != nb || ea != eb || memcmp(a, b, (size_t)na)) {
+			fprintf(stderr, "%.17g: got %.*se%d want %.*se%d\n", v, na, a, ea, nb, b, eb);
+			fail();
+		}
+	}
+}
+
 static void put_double_prints_like_go_shortest_g(void **state) {
 	dbl(0, "0");
 	dbl(1, "1");
@@ -189,6 +235,7 @@ int main(void) {
 	        cmocka_unit_test(json_str_keeps_valid_utf8_and_replaces_invalid_with_fffd),
 	        cmocka_unit_test(logfmt_val_is_bare_when_safe_and_quoted_otherwise),
 	        cmocka_unit_test(put_double_prints_like_go_shortest_g),
+	        cmocka_unit_test(dtoa_shortest_matches_the_definition),
 	        cmocka_unit_test(string_helpers_are_null_safe),
 	        cmocka_unit_test(err_set_append_and_clear),
 	};
