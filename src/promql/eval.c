@@ -302,6 +302,8 @@ static void cache_free(struct eval_ctx *ec) {
 	ec->pre = NULL;
 	ec->npre = 0;
 	ec->pre_node = NULL;
+	free(ec->pre_loaded);
+	ec->pre_loaded = NULL;
 }
 
 /* Reads the series of selector vs with samples in [mint, maxt] as views into the cache
@@ -834,7 +836,7 @@ static bool seriesw_shape(const struct promql_expr *e, const struct promql_expr 
 /* One series of a bare selector: the newest sample in each step's lookback window. */
 static size_t seriesw_vsel(const struct eval_ctx *ec, const struct tsdb_series *s,
                            int64_t offset, int64_t start, int64_t step, size_t nsteps,
-                           struct tsdb_series *d) {
+                           struct tsdb_series *d, size_t *loaded) {
 	int64_t lb = ec->opts.lookback_ms;
 	size_t j = 0, k, n = 0;
 
@@ -848,6 +850,8 @@ static size_t seriesw_vsel(const struct eval_ctx *ec, const struct tsdb_series *
 		d->t[n] = t;
 		d->v[n] = s->v[j - 1];
 		n++;
+		if (loaded)
+			loaded[k]++;
 	}
 	return n;
 }
@@ -855,7 +859,8 @@ static size_t seriesw_vsel(const struct eval_ctx *ec, const struct tsdb_series *
 /* One series through a range function; s has no stale markers. -1 when the function fails. */
 static int seriesw_call(struct eval_ctx *ec, const struct promql_expr *call, int64_t range,
                         struct tsdb_series *s, int64_t offset, int64_t start, int64_t step,
-                        size_t nsteps, struct value *ov, struct tsdb_series *d, size_t *nout) {
+                        size_t nsteps, struct value *ov, struct tsdb_series *d, size_t *nout,
+                        size_t *loaded) {
 	struct tsdb_series view;
 	struct value arg;
 	bool have_labels = false;
@@ -870,6 +875,8 @@ static int seriesw_call(struct eval_ctx *ec, const struct promql_expr *call, int
 			lo++;
 		if (hi <= lo)
 			continue;
+		if (loaded)
+			loaded[k] += hi - lo;
 		memset(&view, 0, sizeof(view));
 		if (!have_labels) /* borrowed until the first point names the series */
 			view.labels = s->labels;
@@ -933,7 +940,8 @@ static bool seriesw_has_dup(struct tsdb_series *r, size_t n) {
  * order storage gave them (the order the step-by-step path sees them in), series without
  * points left out. 1: done; 0: not applicable (nothing changed but ec->t); -1: error. */
 static int eval_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int64_t start,
-                           int64_t end, int64_t step, struct tsdb_series **out, size_t *nout) {
+                           int64_t end, int64_t step, struct tsdb_series **out, size_t *nout,
+                           size_t **loaded_out) {
 	const struct promql_expr *call, *msel, *vs;
 	struct tsdb_series *ss = NULL, *res = NULL;
 	struct value ov;
@@ -942,7 +950,7 @@ static int eval_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int
 	size_t nss = 0, nres = 0, nsteps, i;
 	int rc = 0;
 
-	if (ec->opts.max_samples || !seriesw_shape(e, &call, &msel, &vs))
+	if (!seriesw_shape(e, &call, &msel, &vs))
 		return 0;
 	if (start < -SERIESW_TIME_LIMIT || end > SERIESW_TIME_LIMIT ||
 	    vs->offset_ms < -SERIESW_TIME_LIMIT || vs->offset_ms > SERIESW_TIME_LIMIT)
@@ -960,6 +968,9 @@ static int eval_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int
 	}
 	memset(&ov, 0, sizeof(ov));
 	res = ward_xcalloc(nss ? nss : 1, sizeof(res[0]));
+	/* max_samples bounds, at each step, the samples the selector holds for it (as the
+	 * step-by-step path counts them, stale markers aside) */
+	size_t *loaded = ec->opts.max_samples ? ward_xcalloc(nsteps, sizeof(*loaded)) : NULL;
 	for (i = 0; i < nss; i++) {
 		struct tsdb_series *s = &ss[i], *d = &res[nres];
 		size_t n = 0;
@@ -970,7 +981,7 @@ static int eval_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int
 		d->t = ward_xmalloc(nsteps * sizeof(d->t[0]));
 		d->v = ward_xmalloc(nsteps * sizeof(d->v[0]));
 		if (!call) {
-			n = seriesw_vsel(ec, s, vs->offset_ms, start, step, nsteps, d);
+			n = seriesw_vsel(ec, s, vs->offset_ms, start, step, nsteps, d, loaded);
 			if (n > 0) {
 				d->labels = s->labels;
 				labels_init(&s->labels);
@@ -986,7 +997,7 @@ static int eval_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int
 			}
 			s->n = k;
 			if (seriesw_call(ec, call, msel->range_ms, s, vs->offset_ms, start, step,
-			                 nsteps, &ov, d, &n) < 0) {
+			                 nsteps, &ov, d, &n, loaded) < 0) {
 				nres++; /* d is freed with the rest */
 				rc = -1;
 				break;
@@ -1007,7 +1018,13 @@ static int eval_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int
 	promql_value_free(&ov);
 	promql_series_free_all(ss, nss);
 	ec->t = start;
+	for (i = 0; rc == 0 && loaded && i < nsteps; i++)
+		if (loaded[i] > ec->opts.max_samples) {
+			ec->samples_loaded = loaded[i];
+			rc = check_limits(ec);
+		}
 	if (rc < 0) {
+		free(loaded);
 		promql_series_free_all(res, nres);
 		if (!ward_err_isset(ec->err)) /* a function refused a point: let the step-by-step
 		                                 * path report it as it would */
@@ -1015,9 +1032,14 @@ static int eval_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int
 		return -1;
 	}
 	if (seriesw_has_dup(res, nres)) {
+		free(loaded);
 		promql_series_free_all(res, nres);
 		return 0;
 	}
+	if (loaded_out)
+		*loaded_out = loaded;
+	else
+		free(loaded);
 	if (nres == 0) {
 		free(res);
 		res = NULL;
@@ -1032,7 +1054,7 @@ static int eval_range_serieswise(struct eval_ctx *ec, const struct promql_expr *
                                  int64_t end, int64_t step, struct promql_result *out) {
 	struct tsdb_series *res;
 	size_t nres;
-	int rc = eval_serieswise(ec, e, start, end, step, &res, &nres);
+	int rc = eval_serieswise(ec, e, start, end, step, &res, &nres, NULL);
 
 	if (rc <= 0)
 		return rc;
@@ -1079,11 +1101,14 @@ static int pre_compute(struct eval_ctx *ec, const struct promql_expr *e, int64_t
 
 	if (!p || p == strip_paren(e))
 		return 0;
-	rc = eval_serieswise(ec, p, start, end, step, &ec->pre, &ec->npre);
+	rc = eval_serieswise(ec, p, start, end, step, &ec->pre, &ec->npre, &ec->pre_loaded);
 	if (rc < 0)
 		return -1;
-	if (rc > 0)
+	if (rc > 0) {
 		ec->pre_node = p;
+		ec->pre_start = start;
+		ec->pre_step = step;
+	}
 	return 0;
 }
 
@@ -1184,8 +1209,11 @@ int promql_eval_range(const struct promql_storage *st, const struct promql_expr 
 	for (t = start_ms; t <= end_ms; t += step_ms) {
 		struct value v;
 		ec.t = t;
-		/* max_samples bounds what one step holds, not the sum over all steps */
+		/* max_samples bounds what one step holds, not the sum over all steps; a
+		 * precomputed node's selector holds its share of this step already */
 		ec.samples_loaded = 0;
+		if (ec.pre_loaded)
+			ec.samples_loaded = ec.pre_loaded[(t - ec.pre_start) / ec.pre_step];
 		if (promql_eval(&ec, e, &v) < 0) {
 			promql_value_free(&v);
 			cache_free(&ec);
@@ -1229,9 +1257,8 @@ void promql_result_free(struct promql_result *r) {
 
 /* ---- JSON ---- */
 void promql_fmt_float(struct buf *b, double v) {
-	char tmp[400], digits[32];
-	int prec, e10, nd = 0, i;
-	const char *p;
+	char digits[WARD_DTOA_DIGITS];
+	int e10, nd, i;
 
 	if (isnan(v)) {
 		buf_puts(b, "NaN");
@@ -1246,20 +1273,9 @@ void promql_fmt_float(struct buf *b, double v) {
 		return;
 	}
 	/* shortest round-trip digits, then written without exponent as Go's 'f', -1 does */
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
-		if (strtod(tmp, NULL) == v)
-			break;
-	}
-	p = tmp;
-	if (*p == '-') {
+	if (signbit(v))
 		buf_putc(b, '-');
-		p++;
-	}
-	for (; *p && *p != 'e'; p++)
-		if (*p >= '0' && *p <= '9')
-			digits[nd++] = *p;
-	e10 = atoi(p + 1);
+	nd = ward_dtoa_shortest(v, digits, &e10);
 	while (nd > 1 && digits[nd - 1] == '0')
 		nd--;
 	/* value = 0.d1d2d3... * 10^(e10+1) */

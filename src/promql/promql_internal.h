@@ -232,6 +232,10 @@ struct eval_ctx {
 	const struct promql_expr *pre_node;
 	struct tsdb_series *pre;
 	size_t npre;
+	/* with opts.max_samples: samples pre_node's selector holds at each step (index by
+	 * step), which that step starts its samples_loaded from; else NULL */
+	size_t *pre_loaded;
+	int64_t pre_start, pre_step;
 	enum promql_errtype etype;
 	struct ward_err *err;
 };
