@@ -200,10 +200,15 @@ static int exec_log(struct logs_snapshot *sn, const struct logs_query *q,
 				ch = ch ? ch * 2 : 256;
 				hits = ward_xrealloc(hits, ch * sizeof(*hits));
 			}
+			/* the whole line: it may hold NUL bytes (len, not strlen, is its size) */
+			char *copy = ward_xmalloc(len + 1);
+			if (len)
+				memcpy(copy, line, len);
+			copy[len] = 0;
 			hits[nh++] = (struct hit){.ts = ts,
 			                          .series = si,
 			                          .seq = seq++,
-			                          .line = ward_strndup(line, len),
+			                          .line = copy,
 			                          .len = len};
 			if (nh >= 2 * limit) {
 				hits_trim(hits, &nh, limit, backward);
