@@ -29,6 +29,7 @@ jobs="${WARD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 passed=0
 failed=0
 failures=()
+skips=()
 declare -A stage_pass stage_fail
 work="$(mktemp -d -t ward-test.XXXXXX)"
 cleanup() { rm -rf "$work"; }
@@ -129,6 +130,7 @@ for line in open(sys.argv[1]):
 			rest="${line#FAIL }"
 			record integration "${rest%%: *}" fail "${rest#*: }"
 			;;
+		"SKIP "*) skips+=("integration: ${line#SKIP }") ;;
 		esac
 	done <"$work/integration.log"
 	if [ "$irc" != 0 ] && ! grep -q '^FAIL ' "$work/integration.log"; then
@@ -233,6 +235,10 @@ for stage in deps build unit integration compat fuzz; do
 		printf '%-12s %4d passed %4d failed\n' "$stage" "$p" "$f"
 	fi
 done
+if [ ${#skips[@]} -gt 0 ]; then
+	echo "skipped (neither passed nor failed):"
+	for f in "${skips[@]}"; do echo "  $f"; done
+fi
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "failed:"
 	for f in "${failures[@]}"; do echo "  $f"; done

@@ -38,6 +38,11 @@ class TestFailure(AssertionError):
     pass
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run here (a missing optional tool or build feature);
+    run.py prints SKIP with the reason and counts it apart from passes and failures."""
+
+
 def check(cond, msg):
     """Fails the test with msg when cond is false."""
     if not cond:

@@ -91,18 +91,21 @@ def main():
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
 
-    passed = failed = 0
+    passed = failed = skipped = 0
     kept = []
     t_all = time.monotonic()
     for t in tests:
         name = t.__name__[len("test_"):] if t.__name__.startswith("test_") else t.__name__
         t0 = time.monotonic()
         err = None
+        skip = None
         details = ""
         signal.alarm(int(getattr(t, "timeout", DEFAULT_TIMEOUT)))
         try:
             t()
             harness.post_check()
+        except harness.Skip as e:
+            skip = str(e)
         except harness.TestFailure as e:
             err = str(e)
         except TestTimeout as e:
@@ -114,7 +117,11 @@ def main():
         finally:
             signal.alarm(0)
         dt = time.monotonic() - t0
-        if err is None:
+        if skip is not None:
+            skipped += 1
+            print(f"SKIP {name}: {one_line(skip)}")
+            harness.cleanup(keep=args.keep)
+        elif err is None:
             passed += 1
             print(f"PASS {name} ({dt:.1f}s)" if os.environ.get("WARD_IT_TIMES") else
                   f"PASS {name}")
@@ -132,7 +139,8 @@ def main():
             kept += harness.cleanup(keep=True)
         sys.stdout.flush()
 
-    print(f"integration: {passed} passed, {failed} failed in {time.monotonic() - t_all:.0f}s")
+    print(f"integration: {passed} passed, {failed} failed, {skipped} skipped in "
+          f"{time.monotonic() - t_all:.0f}s")
     if kept:
         print(f"integration: directories of failed tests kept under {harness.TMP_ROOT}")
     elif not args.keep:
