@@ -8,12 +8,12 @@ want_build=(
   build-essential pkg-config meson ninja-build clang
   libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libyaml-dev
   libjansson-dev libsodium-dev libssl-dev libcmocka-dev libpcre2-dev libsnappy-dev libzstd-dev
-  libpq-dev
+  libpq-dev libsystemd-dev
 )
 want_test=(
   curl python3 prometheus wrk procps psmisc restic borgbackup time
   nginx postgresql redis-server monitoring-plugins-basic openssl prometheus-alertmanager
-  prometheus-node-exporter monit netdata
+  prometheus-node-exporter monit netdata systemd-journal-remote
 )
 
 pkgs=("${want_build[@]}")

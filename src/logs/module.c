@@ -1,7 +1,8 @@
 /* module.c: logs_module's life: the "logs" config section, opening the store under
  * <data>/logs at start, the HTTP routes, the syslog server and file tailers on the daemon's
- * loop, a maintenance timer (cut old blocks, retention) and a rotation timer; stop stops
- * the sources first (so their last lines land), then flushes and closes the store.
+ * loop, the journal reader on its own thread (with libsystemd), a maintenance timer (cut
+ * old blocks, retention) and a rotation timer; stop stops the sources first (so their last
+ * lines land), then flushes and closes the store.
  * Invariant: self.store is set before routes are registered and cleared only at stop.
  */
 #include <stdlib.h>
@@ -73,6 +74,65 @@ static const struct conf_field file_fields[] = {
 };
 static const struct conf_schema file_schema = {
         .name = "logs.files", .size = sizeof(struct logs_file_conf), .fields = file_fields};
+
+#define JC(f) offsetof(struct logs_journal_conf, f)
+static const struct conf_field journal_fields[] = {
+        {.key = "enabled",
+         .type = CONF_BOOL,
+         .offset = JC(enabled),
+         .defval = "false",
+         .help = "read the systemd journal (needs a ward built with libsystemd)"},
+        {.key = "path",
+         .type = CONF_STR,
+         .offset = JC(path),
+         .help = "a directory of *.journal files or one journal file (default: the local "
+                 "system journal)"},
+        {.key = "matches",
+         .type = CONF_STRLIST,
+         .offset = JC(matches),
+         .count_offset = JC(nmatches),
+         .help = "journalctl matches: FIELD=value (same field: OR; different fields: AND), "
+                 "\"+\" between groups (_SYSTEMD_UNIT=nginx.service)"},
+        {.key = "labels",
+         .type = CONF_STRMAP,
+         .offset = JC(labels),
+         .count_offset = JC(nlabels),
+         .help = "static labels of every entry; job defaults to \"journal\"; unit, host "
+                 "and level come from _SYSTEMD_UNIT, _HOSTNAME and PRIORITY unless set"},
+        {.key = "format",
+         .type = CONF_ENUM,
+         .offset = JC(format),
+         .defval = "raw",
+         .enum_names = format_names,
+         .help = "how MESSAGE is parsed into fields: raw, json, logfmt, or regex"},
+        {.key = "regex",
+         .type = CONF_STR,
+         .offset = JC(regex),
+         .help = "with format regex: a PCRE2 pattern with named groups"},
+        {.key = "time_field",
+         .type = CONF_STR,
+         .offset = JC(time_field),
+         .help = "a parsed field holding the time (default: the entry's realtime timestamp)"},
+        {.key = "time_format",
+         .type = CONF_STR,
+         .offset = JC(time_format),
+         .defval = "rfc3339",
+         .help = "rfc3339, unix, unix_ms, unix_ns, or a strptime format"},
+        {.key = "label_fields",
+         .type = CONF_STRLIST,
+         .offset = JC(label_fields),
+         .count_offset = JC(nlabel_fields),
+         .help = "parsed fields promoted to labels; keep them low-cardinality"},
+        {.key = "start_at",
+         .type = CONF_ENUM,
+         .offset = JC(start_at),
+         .defval = "beginning",
+         .enum_names = start_names,
+         .help = "where reading starts when no cursor was saved (the first start)"},
+        {0},
+};
+static const struct conf_schema journal_schema = {
+        .name = "logs.journal", .size = sizeof(struct logs_journal_conf), .fields = journal_fields};
 
 #define RC(f) offsetof(struct logs_rotate_conf, f)
 static const struct conf_field rotate_fields[] = {
@@ -169,6 +229,39 @@ static int listen_ok(const char *addr, const char *key, const struct conf_pos *p
 	return 0;
 }
 
+static int journal_check(const struct logs_journal_conf *jc, const struct conf_pos *pos,
+                         struct ward_err *err) {
+#ifndef WARD_HAVE_JOURNAL
+	(void)jc;
+	conf_error_at(err, pos,
+	              "logs.journal: this ward was built without libsystemd, so it cannot read the "
+	              "systemd journal; install libsystemd-dev (Debian, Ubuntu) or systemd-devel "
+	              "(Fedora, RHEL) and rebuild ward, or set logs.journal.enabled: false");
+	return -1;
+#else
+	int rc = 0;
+	for (size_t i = 0; i < jc->nmatches; i++) {
+		struct ward_err e;
+		ward_err_clear(&e);
+		if (logs_journal_match_check(jc->matches[i], &e) != 0) {
+			conf_error_at(err, pos, "logs.journal.matches[%zu]: %s", i, e.msg);
+			rc = -1;
+		}
+	}
+	struct logs_file_conf fc;
+	struct logs_pipeline p;
+	struct ward_err e;
+	ward_err_clear(&e);
+	logs_journal_file_conf(jc, &fc);
+	if (logs_pipeline_init(&p, &fc, &e) != 0) {
+		conf_error_at(err, pos, "logs.journal: %s", e.msg);
+		return -1;
+	}
+	logs_pipeline_free(&p);
+	return rc;
+#endif
+}
+
 static int logs_validate(void *obj, const struct conf_pos *pos, struct ward_err *err) {
 	const struct logs_conf *c = obj;
 	int rc = 0;
@@ -193,6 +286,8 @@ static int logs_validate(void *obj, const struct conf_pos *pos, struct ward_err 
 		}
 		logs_pipeline_free(&p);
 	}
+	if (c->journal.enabled && journal_check(&c->journal, pos, err) != 0)
+		rc = -1;
 	return rc ? -1 : 0;
 }
 
@@ -272,6 +367,11 @@ static const struct conf_field logs_fields[] = {
          .count_offset = LC(nfiles),
          .sub = &file_schema,
          .help = "files to tail, each with its parsing pipeline"},
+        {.key = "journal",
+         .type = CONF_OBJ,
+         .offset = LC(journal),
+         .sub = &journal_schema,
+         .help = "the systemd journal as a source (sd-journal); off by default"},
         {.key = "rotate",
          .type = CONF_OBJLIST,
          .offset = LC(rotate),
@@ -437,6 +537,16 @@ static char *restart_fingerprint(const struct logs_conf *lc) {
 		for (size_t k = 0; k < f->nlabel_fields; k++)
 			buf_printf(&b, "lf:%s|", f->label_fields[k]);
 	}
+	const struct logs_journal_conf *j = &lc->journal;
+	buf_printf(&b, "j:%d|%s|%d|%s|%s|%s|%d|", j->enabled, j->path ? j->path : "", j->format,
+	           j->regex ? j->regex : "", j->time_field ? j->time_field : "",
+	           j->time_format ? j->time_format : "", j->start_at);
+	for (size_t k = 0; k < j->nmatches; k++)
+		buf_printf(&b, "jm:%s|", j->matches[k]);
+	for (size_t k = 0; k < j->nlabels; k++)
+		buf_printf(&b, "jl:%s=%s|", j->labels[k].key, j->labels[k].value);
+	for (size_t k = 0; k < j->nlabel_fields; k++)
+		buf_printf(&b, "jlf:%s|", j->label_fields[k]);
 	return buf_detach(&b);
 }
 
@@ -487,6 +597,16 @@ static int logs_start(struct ward_ctx *ctx, const struct conf *c, struct ward_er
 		if (!self.tailer)
 			goto fail;
 	}
+#ifdef WARD_HAVE_JOURNAL
+	if (lc->journal.enabled) {
+		buf_printf(&offs, "%s/journal.cursor", self.dir);
+		self.journal = logs_journal_start(&self, &lc->journal, (size_t)lc->max_line_bytes,
+		                                  buf_cstr(&offs), err);
+		buf_free(&offs);
+		if (!self.journal)
+			goto fail;
+	}
+#endif
 	return 0;
 fail:
 	buf_free(&offs);
@@ -503,9 +623,9 @@ static int logs_apply(struct ward_ctx *ctx, const struct conf *c, struct ward_er
 	bool same = self.fingerprint ? strcmp(fp, self.fingerprint) == 0 : !lc->enabled;
 	free(fp);
 	if (!same) {
-		ward_err_set(err,
-		             "logs: storage, syslog or files settings changed; they take effect "
-		             "at the next start of ward (only logs.rotate applies on reload)");
+		ward_err_set(err, "logs: storage, syslog, files or journal settings changed; they "
+		                  "take effect at the next start of ward (only logs.rotate applies "
+		                  "on reload)");
 		return -1;
 	}
 	if (!self.store)
@@ -536,6 +656,10 @@ static void logs_stop(struct ward_ctx *ctx) {
 		logs_tailer_stop(self.tailer);
 		self.tailer = NULL;
 	}
+#ifdef WARD_HAVE_JOURNAL
+	logs_journal_stop(self.journal); /* joins its thread: no append after this */
+	self.journal = NULL;
+#endif
 	if (self.timers_on) {
 		uv_timer_stop(&self.maint_timer);
 		uv_timer_stop(&self.rotate_timer);

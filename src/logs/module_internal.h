@@ -1,5 +1,5 @@
 /* module_internal.h: the logs module's configuration structs and its running state,
- * shared by module.c (lifecycle), api.c (HTTP), syslog.c, tail.c, pipeline.c.
+ * shared by module.c (lifecycle), api.c (HTTP), syslog.c, tail.c, journal.c, pipeline.c.
  * Sources and timers live on the daemon's libuv loop (one thread); HTTP handlers run on
  * the server's threads and touch only the store (thread-safe) and atomic counters.
  */
@@ -25,7 +25,8 @@ struct logs_file_conf {
 	char *multiline_start;
 	char **label_fields;
 	size_t nlabel_fields;
-	int start_at; /* 0 beginning, 1 end */
+	int start_at;            /* 0 beginning, 1 end */
+	const char *default_job; /* job label when labels has none; NULL: "file" (borrowed) */
 };
 
 struct logs_rotate_conf {
@@ -47,6 +48,24 @@ struct logs_syslog_conf {
 	size_t nlabels;
 };
 
+/* logs.journal: the systemd journal through sd-journal (journal.c, built only with
+ * libsystemd: WARD_HAVE_JOURNAL). The parsing fields mean what they mean for files. */
+struct logs_journal_conf {
+	bool enabled;
+	char *path;     /* a directory of *.journal files or one file; NULL: the local journal */
+	char **matches; /* "FIELD=value" or "+" (OR between groups), as journalctl takes */
+	size_t nmatches;
+	struct conf_kv *labels;
+	size_t nlabels;
+	int format; /* enum logs_format, applied to MESSAGE */
+	char *regex;
+	char *time_field;
+	char *time_format;
+	char **label_fields;
+	size_t nlabel_fields;
+	int start_at; /* 0 beginning, 1 end: where reading starts without a saved cursor */
+};
+
 struct logs_conf {
 	bool enabled;
 	int64_t retention_ms;
@@ -60,6 +79,7 @@ struct logs_conf {
 	struct logs_syslog_conf syslog;
 	struct logs_file_conf *files;
 	size_t nfiles;
+	struct logs_journal_conf journal;
 	struct logs_rotate_conf *rotate;
 	size_t nrotate;
 	int64_t rotate_interval_ms;
@@ -113,6 +133,7 @@ void logs_pipeline_apply(const struct logs_pipeline *p, const char *line, size_t
 
 struct logs_syslog;
 struct logs_tailer;
+struct logs_journal;
 
 struct logs_mod {
 	struct ward_ctx *ctx;
@@ -123,6 +144,7 @@ struct logs_mod {
 	bool timers_on;
 	struct logs_syslog *syslog;
 	struct logs_tailer *tailer;
+	struct logs_journal *journal; /* NULL unless logs.journal.enabled (and built with it) */
 	struct logs_rotate_rule *rules;
 	size_t nrules;
 	struct logs_recorder *recorder; /* log-based recording rules; NULL when none */
@@ -146,6 +168,33 @@ struct logs_tailer *logs_tailer_start(struct logs_mod *m, uv_loop_t *loop,
                                       const struct logs_file_conf *files, size_t n,
                                       const char *offsets_path, struct ward_err *err);
 void logs_tailer_stop(struct logs_tailer *t); /* reads what is left, checkpoints, closes */
+
+/* ---- the systemd journal source (journal.c; only when WARD_HAVE_JOURNAL) ---- */
+/* The pipeline settings of a journal source as a file source's (strings are borrowed from
+ * c; job defaults to "journal"). Always available: module.c validates with it. */
+void logs_journal_file_conf(const struct logs_journal_conf *c, struct logs_file_conf *out);
+#ifdef WARD_HAVE_JOURNAL
+/* Opens the journal of c, adds its matches, seeks past the entry whose cursor is saved in
+ * cursor_path (else to the head or the tail, by start_at), and follows it on a thread of
+ * its own, appending each entry's MESSAGE (at most max_line bytes; longer ones are handed
+ * to the store to truncate and mark) to m->store. NULL with err when it cannot be opened. */
+struct logs_journal *logs_journal_start(struct logs_mod *m, const struct logs_journal_conf *c,
+                                        size_t max_line, const char *cursor_path,
+                                        struct ward_err *err);
+/* Stops the thread, writes the cursor durably, closes. NULL-safe. */
+void logs_journal_stop(struct logs_journal *j);
+/* PRIORITY's value ("0".."7") as a syslog level name (emerg .. debug); NULL otherwise. */
+const char *logs_journal_level(const char *v, size_t n);
+/* Checks one match: "+" or FIELD=value with FIELD of A-Z, 0-9, _ (not a leading digit),
+ * at most 64 bytes. 0, or -1 with err saying what is wrong. */
+int logs_journal_match_check(const char *m, struct ward_err *err);
+/* When data ("NAME=value", len bytes, not terminated) is field name, points v and vn at the
+ * value and returns true. */
+bool logs_journal_field(const void *data, size_t len, const char *name, const char **v, size_t *vn);
+/* Copies a field value into out (outsz bytes, NUL-terminated) when it makes a sane label:
+ * 1..outsz-1 bytes of valid UTF-8 without control characters. False otherwise. */
+bool logs_journal_label_value(const char *v, size_t n, char *out, size_t outsz);
+#endif
 
 /* Decodes the rotate list of the config into rules (caller frees with the helper). */
 void logs_rules_from_conf(const struct logs_conf *c, struct logs_rotate_rule **out, size_t *n);

@@ -1,9 +1,9 @@
-/* pipeline.c: a source's parsing pipeline (from logs.files[] in the config): parse the line
+/* pipeline.c: a source's parsing pipeline (logs.files[] or logs.journal): parse the line
  * as json, logfmt or a PCRE2 regex with named groups; take the timestamp from a field with
  * a format; promote the configured fields to labels (kept apart from the line, which is
- * stored as is); and tell where a multiline entry starts. Compiled once per source;
- * used on the loop thread by tail.c. Field values promoted to labels are capped in length
- * so a bad pattern cannot make a label out of a whole line.
+ * stored as is); and tell where a multiline entry starts. Compiled once per source; used
+ * by the one thread of its source (tail.c, journal.c). Field values promoted to labels are
+ * capped in length so a bad pattern cannot make a label out of a whole line.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -56,11 +56,25 @@ int logs_pipeline_init(struct logs_pipeline *p, const struct logs_file_conf *c,
 	for (size_t i = 0; i < c->nlabels; i++)
 		labels_set(&p->base, c->labels[i].key, c->labels[i].value);
 	if (!labels_get(&p->base, "job"))
-		labels_set(&p->base, "job", "file");
+		labels_set(&p->base, "job", c->default_job ? c->default_job : "file");
 	return 0;
 fail:
 	logs_pipeline_free(p);
 	return -1;
+}
+
+void logs_journal_file_conf(const struct logs_journal_conf *c, struct logs_file_conf *out) {
+	*out = (struct logs_file_conf){.path = c->path,
+	                               .labels = c->labels,
+	                               .nlabels = c->nlabels,
+	                               .format = c->format,
+	                               .regex = c->regex,
+	                               .time_field = c->time_field,
+	                               .time_format = c->time_format,
+	                               .label_fields = c->label_fields,
+	                               .nlabel_fields = c->nlabel_fields,
+	                               .start_at = c->start_at,
+	                               .default_job = "journal"};
 }
 
 void logs_pipeline_free(struct logs_pipeline *p) {
