@@ -1,5 +1,5 @@
 /* cmd_logs.c: `ward logs query` and `ward logs tail` (online: /api/v1/logs/query_range,
- * /api/v1/logs/query and the long-poll /api/v1/logs/tail, viewer role), and
+ * /api/v1/logs/query and the NDJSON live stream of /api/v1/logs/tail, viewer role), and
  * `ward logs rotate` (offline: applies the config's logs.rotate rules to the files now,
  * the same code the daemon's timer runs).
  */
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "conf/conf.h"
@@ -15,6 +16,13 @@
 #include "logs/logs.h"
 
 #define LOGS_LIMIT_MAX 5000 /* the server's cap (docs/api.md) */
+/* The server sends a heartbeat every 5 s; this long without a byte means the stream is dead. */
+#define FOLLOW_IDLE_MS 20000
+/* Reconnecting: wait this long first, doubling up to the maximum while it keeps failing. */
+#define FOLLOW_RETRY_MIN_MS 500
+#define FOLLOW_RETRY_MAX_MS 10000
+/* A stream line holds one log line (logs.max_line is at most 64 MiB) escaped as JSON. */
+#define FOLLOW_MAX_LINE ((size_t)512 * 1024 * 1024)
 
 static const char query_usage[] =
         "Usage: ward logs query EXPR [--since D] [--limit N] [--forward] [--json]\n"
@@ -31,15 +39,18 @@ static const char query_usage[] =
         "  -h, --help      show this help\n";
 
 static const char tail_usage[] =
-        "Usage: ward logs tail [-f] EXPR [--since D] [--limit N]\n"
+        "Usage: ward logs tail [-f] EXPR [--since D] [--limit N] [--json]\n"
         "\n"
         "Prints the latest lines matching a log query; with -f keeps printing new ones as\n"
-        "they arrive (long-polling /api/v1/logs/tail) until interrupted.\n"
+        "they arrive (a live stream from /api/v1/logs/tail) until interrupted, and\n"
+        "reconnects from the last line seen when the connection drops.\n"
         "\n"
         "Options:\n"
         "  -f, --follow    keep printing new lines\n"
         "  --since D       how far back to start (default 10m)\n"
         "  -n, --limit N   lines shown at start (default 20)\n"
+        "  --json          print each line as the server's JSON object, one per line:\n"
+        "                  {\"stream\":{labels},\"ts\":\"<ns>\",\"line\":\"...\"}\n"
         "  -h, --help      show this help\n";
 
 static const char rotate_usage[] =
@@ -105,8 +116,27 @@ static int line_cmp(const void *a, const void *b) {
 	return strcmp(x->ts, y->ts);
 }
 
-/* Prints a streams result as "TIME {labels} line", merged by time. */
-static void print_streams(json_t *data, bool newest_first, int64_t *max_ts) {
+static void print_line(const char *ts, json_t *labels, const char *text, bool ndjson) {
+	if (ndjson) {
+		json_t *o = json_pack("{s:O,s:s,s:s}", "stream", labels ? labels : json_null(),
+		                      "ts", ts, "line", text);
+		char *d = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (d)
+			puts(d);
+		free(d);
+		json_decref(o);
+		return;
+	}
+	char t[32];
+	ward_fmt_rfc3339(strtoll(ts, NULL, 10) / 1000000, t);
+	printf("%s ", t);
+	print_labels(labels);
+	printf(" %s\n", text);
+}
+
+/* Prints a streams result as "TIME {labels} line" (or the stream's JSON objects), merged
+ * by time. */
+static void print_streams(json_t *data, bool newest_first, bool ndjson, int64_t *max_ts) {
 	json_t *res = json_object_get(data, "result"), *s, *v;
 	size_t i, j, n = 0, cap = 0;
 	struct line *lines = NULL;
@@ -127,11 +157,7 @@ static void print_streams(json_t *data, bool newest_first, int64_t *max_ts) {
 	for (size_t k = 0; k < n; k++) {
 		struct line *l = &lines[newest_first ? n - 1 - k : k];
 		int64_t ns = strtoll(l->ts, NULL, 10);
-		char t[32];
-		ward_fmt_rfc3339(ns / 1000000, t);
-		printf("%s ", t);
-		print_labels(l->labels);
-		printf(" %s\n", l->text);
+		print_line(l->ts, l->labels, l->text, ndjson);
 		if (max_ts && ns > *max_ts)
 			*max_ts = ns;
 	}
@@ -193,7 +219,7 @@ static int logs_query_cmd(struct cli *cli, const struct cli_verb *v, int argc, c
 	else if (metric)
 		print_vector(data);
 	else
-		print_streams(data, !forward, NULL);
+		print_streams(data, !forward, false, NULL);
 out:
 	json_decref(data);
 	buf_free(&q);
@@ -201,13 +227,136 @@ out:
 	return rc;
 }
 
+/* ---- following the live stream ---- */
+
+struct follow {
+	bool json;
+	int64_t last;     /* newest line time printed (the since of a reconnect) */
+	struct buf part;  /* an incomplete line of the stream */
+	bool skipping;    /* part grew past FOLLOW_MAX_LINE: dropping until the newline */
+	bool got_line;    /* a line (or heartbeat) arrived on this connection */
+	char *error;      /* an {"error":...} the server ended the stream with */
+};
+
+static void follow_object(struct follow *f, const char *s, size_t n) {
+	json_t *o = json_loadb(s, n, JSON_ALLOW_NUL, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return; /* an empty line or something we do not know: skip it */
+	}
+	f->got_line = true;
+	const char *ts = cli_json_str(o, "ts", NULL), *line = cli_json_str(o, "line", NULL);
+	const char *err = cli_json_str(o, "error", NULL);
+	if (err) {
+		free(f->error);
+		f->error = ward_strdup(err);
+	} else if (ts && line) {
+		int64_t ns = strtoll(ts, NULL, 10);
+		if (f->json) {
+			fwrite(s, 1, n, stdout);
+			putchar('\n');
+		} else {
+			print_line(ts, json_object_get(o, "stream"), line, false);
+		}
+		if (ns > f->last)
+			f->last = ns;
+	} /* else a heartbeat: {"heartbeat":"<ns>"} */
+	json_decref(o);
+}
+
+static bool follow_data(void *arg, const char *data, size_t len) {
+	struct follow *f = arg;
+	while (len) {
+		const char *nl = memchr(data, '\n', len);
+		size_t n = nl ? (size_t)(nl - data) : len;
+		if (!f->skipping && f->part.len + n > FOLLOW_MAX_LINE) {
+			fprintf(stderr, "ward: skipped a stream line longer than %zu bytes\n",
+			        FOLLOW_MAX_LINE);
+			f->skipping = true;
+			buf_free(&f->part);
+		}
+		if (!f->skipping)
+			buf_append(&f->part, data, n);
+		if (nl) {
+			if (!f->skipping && f->part.len)
+				follow_object(f, f->part.data, f->part.len);
+			buf_reset(&f->part);
+			f->skipping = false;
+			n++;
+		}
+		data += n;
+		len -= n;
+	}
+	fflush(stdout);
+	return true;
+}
+
+/* Follows q from f->last until a request is refused (returns its exit code); a dropped or
+ * ended stream is reopened from the last line seen. */
+static int follow_stream(struct cli *cli, const char *query, struct follow *f) {
+	int64_t retry_ms = FOLLOW_RETRY_MIN_MS;
+	bool announced = false; /* "reconnecting" said for this outage */
+	int rc;
+	if ((rc = cli_resolve(cli)))
+		return rc;
+	for (;;) {
+		struct buf q = BUF_INIT, url = BUF_INIT;
+		struct http_client_resp r;
+		char sb[32];
+		snprintf(sb, sizeof(sb), "%" PRId64, f->last);
+		cli_query_add(&q, "query", query);
+		cli_query_add(&q, "since", sb);
+		cli_query_add(&q, "stream", "1");
+		buf_printf(&url, "%s/api/v1/logs/tail?%s", cli->url, buf_cstr(&q));
+		f->got_line = false;
+		buf_reset(&f->part);
+		f->skipping = false;
+		int src = http_client_stream(buf_cstr(&url), cli->token, "application/x-ndjson",
+		                             FOLLOW_IDLE_MS, follow_data, f, &r);
+		buf_free(&q);
+		buf_free(&url);
+		if (src == 0 && (r.status < 200 || r.status > 299)) {
+			json_t *root = json_loadb(r.body.data ? r.body.data : "", r.body.len,
+			                          JSON_ALLOW_NUL, NULL);
+			const char *msg = cli_json_str(root, "error", NULL);
+			fprintf(stderr, "ward: the live tail was refused: %s (HTTP %ld)\n",
+			        msg ? msg : "no reason given", r.status);
+			if (r.status == 401 || r.status == 403)
+				fprintf(stderr, "hint: set --token or WARD_TOKEN to a token with role "
+				                "viewer or higher\n");
+			rc = r.status == 401 || r.status == 403 ? WARD_EXIT_DENIED
+			     : r.status == 503 || r.status == 429 ? WARD_EXIT_UNAVAILABLE
+			     : r.status >= 500                    ? WARD_EXIT_INTERNAL
+			                                          : WARD_EXIT_USAGE;
+			json_decref(root);
+			http_client_resp_free(&r);
+			return rc;
+		}
+		if (f->got_line) { /* it worked for a while: a new outage starts now */
+			retry_ms = FOLLOW_RETRY_MIN_MS;
+			announced = false;
+		}
+		if (!announced) {
+			fprintf(stderr, "ward: the live tail %s (%s); reconnecting from the last line\n",
+			        src == 0 ? "ended" : "dropped",
+			        f->error ? f->error : src == 0 ? "the server closed it" : r.error);
+			announced = true;
+		}
+		free(f->error);
+		f->error = NULL;
+		http_client_resp_free(&r);
+		struct timespec ts = {retry_ms / 1000, (retry_ms % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+		retry_ms = retry_ms * 2 > FOLLOW_RETRY_MAX_MS ? FOLLOW_RETRY_MAX_MS : retry_ms * 2;
+	}
+}
+
 static int logs_tail_cmd(struct cli *cli, const struct cli_verb *v, int argc, char **argv) {
 	const char *since = NULL, *limit = NULL, *pos[1];
-	bool follow = false;
+	bool follow = false, json = false;
 	const struct cli_opt opts[] = {
-	        {"follow", 'f', NULL, &follow},
-	        {"since", 0, &since, NULL},
-	        {"limit", 'n', &limit, NULL},
+	        {"follow", 'f', NULL, &follow}, {"since", 0, &since, NULL},
+	        {"limit", 'n', &limit, NULL},   {"json", 0, NULL, &json},
 	        {NULL, 0, NULL, NULL},
 	};
 	struct buf q = BUF_INIT, path = BUF_INIT;
@@ -241,29 +390,15 @@ static int logs_tail_cmd(struct cli *cli, const struct cli_verb *v, int argc, ch
 	rc = cli_api(cli, "GET", buf_cstr(&path), NULL, ROLE_VIEWER, &data);
 	if (rc)
 		goto out;
-	print_streams(data, false, &last);
+	print_streams(data, false, json, &last);
 	json_decref(data);
 	data = NULL;
-	last = start;
-	while (follow) {
-		char sb[32];
-		buf_reset(&q);
-		buf_reset(&path);
-		snprintf(sb, sizeof(sb), "%" PRId64, last);
-		cli_query_add(&q, "query", pos[0]);
-		cli_query_add(&q, "since", sb);
-		cli_query_add(&q, "wait", "9s");
-		cli_query_add(&q, "limit", "1000");
-		buf_printf(&path, "/api/v1/logs/tail?%s", buf_cstr(&q));
-		rc = cli_api(cli, "GET", buf_cstr(&path), NULL, ROLE_VIEWER, &data);
-		if (rc)
-			goto out;
-		print_streams(data, false, NULL);
-		const char *next = cli_json_str(data, "next_since", NULL);
-		if (next)
-			last = strtoll(next, NULL, 10);
-		json_decref(data);
-		data = NULL;
+	if (follow) {
+		struct follow f = {.json = json, .last = start};
+		buf_init(&f.part);
+		rc = follow_stream(cli, pos[0], &f);
+		buf_free(&f.part);
+		free(f.error);
 	}
 out:
 	json_decref(data);

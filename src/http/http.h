@@ -76,6 +76,33 @@ void http_resp_json(struct http_resp *resp, int status, const char *data_json);
 void http_resp_error(struct http_resp *resp, int status, const char *error_type, const char *fmt,
 		     ...) WARD_PRINTF(4, 5);
 
+/* ---- streamed responses ----
+ * A handler may answer with a body of unknown length that it produces over time (a live
+ * tail): it calls http_resp_stream() and returns. When resp->status is then 200 the server
+ * sends the status and headers (resp->headers too) at once and the body with chunked
+ * transfer encoding; any other status sends resp's body as usual and drops the stream (its
+ * free_fn is called). The request is logged, audited and counted once, at 200, when the
+ * stream starts; it stays in http_server_inflight() until it ends.
+ *
+ * produce(arg, out) runs on a server thread whenever the connection can take more bytes. It
+ * must not block: it appends what is ready (at most HTTP_STREAM_MAX_APPEND bytes per call,
+ * which bounds the memory of a stream) and returns HTTP_STREAM_MORE, or HTTP_STREAM_END
+ * after the last bytes. When it appended nothing, the connection is parked (MHD suspend,
+ * holding no thread) and produce is called again within HTTP_STREAM_TICK_MS, so it can
+ * poll for new data and write heartbeats. Calls for one stream never overlap.
+ * free_fn(arg) runs exactly once, on any thread, when the stream is over: ended by
+ * produce, the client went away (noticed at the next write), or the server stopped
+ * (http_server_stop ends every stream at once without calling produce again). */
+#define HTTP_STREAM_TICK_MS 100
+#define HTTP_STREAM_MAX_APPEND ((size_t)256 * 1024)
+enum http_stream_rc { HTTP_STREAM_MORE = 0, HTTP_STREAM_END = 1 };
+typedef enum http_stream_rc (*http_stream_produce_fn)(void *arg, struct buf *out);
+typedef void (*http_stream_free_fn)(void *arg);
+/* Turns the response to req into a stream of content_type (a static string); sets
+ * resp->status to 200. The server owns arg from now on (free_fn NULL: nothing to free). */
+void http_resp_stream(struct http_req *req, struct http_resp *resp, const char *content_type,
+		      http_stream_produce_fn produce, http_stream_free_fn free_fn, void *arg);
+
 typedef void (*http_handler)(struct http_req *req, struct http_resp *resp, void *arg);
 /* Registers a route. path is exact ("/api/v1/tokens") or a prefix when it ends in '/'
  * followed by '*' (so "/api/v1/tokens/" then "*"; req->path_tail holds the rest). method NULL matches
@@ -143,6 +170,8 @@ int http_server_port(const struct http_server *s);
 void http_server_stop(struct http_server *s, int64_t grace_ms);
 /* Requests being handled right now. */
 int http_server_inflight(const struct http_server *s);
+/* Streamed responses open right now (they count in http_server_inflight too). */
+int http_server_streams(const struct http_server *s);
 
 /* ---- tokens (stored in the state store; component "http") ---- */
 struct http_token {
@@ -183,6 +212,18 @@ int http_client_do(const char *method, const char *url, const char *token,
 		   const char *content_type, const char *body, size_t body_len, int64_t timeout_ms,
 		   struct http_client_resp *out);
 void http_client_resp_free(struct http_client_resp *r);
+/* A streamed GET (an NDJSON live tail): on_data gets the body piece by piece as it arrives
+ * (pieces are not aligned to lines); returning false from it stops the transfer. accept
+ * may be NULL. The transfer fails when no byte at all arrives for idle_timeout_ms (servers
+ * send heartbeats). A non-2xx answer is not passed to on_data: its body is kept in
+ * out->body (bounded) for the error message. Returns 0 when the server answered and the
+ * body ended (or on_data stopped it), with out->status set; -1 with out->status 0 and
+ * out->error when the connection failed or dropped, before or during the body. Free out
+ * with http_client_resp_free. */
+typedef bool (*http_client_data_fn)(void *arg, const char *data, size_t len);
+int http_client_stream(const char *url, const char *token, const char *accept,
+		       int64_t idle_timeout_ms, http_client_data_fn on_data, void *arg,
+		       struct http_client_resp *out);
 /* Trusts the CA certificates in path (PEM) for https, instead of the system store; NULL
  * goes back to the system store. Set once at start (not thread-safe against requests). */
 void http_client_set_ca_file(const char *path);

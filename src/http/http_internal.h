@@ -1,7 +1,8 @@
 /* http_internal.h: what the files of src/http share and nobody else sees.
  *
  * router.c owns the route table; ratelimit.c the per-client token buckets; server.c the
- * libmicrohttpd daemon and the request state it keeps per connection.
+ * libmicrohttpd daemon and the request state it keeps per connection; stream.c the streamed
+ * responses and the ticker that wakes their parked connections.
  */
 #ifndef WARD_HTTP_INTERNAL_H
 #define WARD_HTTP_INTERNAL_H
@@ -41,5 +42,28 @@ char *http_url_decode(const char *s, size_t n, bool plus);
 
 /* Opens, binds and listens on listen_addr; the fd, or -1 with err. */
 int http_listen_socket(const char *listen_addr, int *port_out, struct ward_err *err);
+
+/* ---- streamed responses (stream.c) ---- */
+struct MHD_Connection;
+struct MHD_Response;
+/* Per server: the parked (suspended) stream connections and the ticker thread that
+ * resumes them every HTTP_STREAM_TICK_MS. */
+struct http_streams;
+struct http_streams *http_streams_new(void); /* starts the ticker; NULL when it cannot */
+/* Ends every stream: no connection is parked after this returns, produce is not called
+ * again, and the next read of each stream ends it. Joins the ticker. Idempotent. */
+void http_streams_shutdown(struct http_streams *h);
+void http_streams_free(struct http_streams *h); /* after the MHD daemon stopped; NULL-safe */
+int http_streams_open(const struct http_streams *h);
+
+struct http_stream;
+struct http_stream *http_stream_new(http_stream_produce_fn produce, http_stream_free_fn free_fn,
+				    void *arg);
+/* A stream that is not sent after all: calls its free_fn. NULL-safe. */
+void http_stream_discard(struct http_stream *st);
+/* The MHD response (chunked, unknown size) that sends st on conn; st belongs to the
+ * response from now on, even on failure (NULL, free_fn already called). */
+struct MHD_Response *http_stream_response(struct http_stream *st, struct http_streams *h,
+					  struct MHD_Connection *conn);
 
 #endif

@@ -5,8 +5,11 @@
  * role (403), parameter decoding, the handler, the response. Every request gets a random
  * request id, sent back as X-Request-Id and passed to the hooks (logs, audit).
  *
- * Threads: MHD's thread pool runs handlers; the limits are read under lim_lock; counters
- * are atomics. Graceful stop: quiesce (no new connections), wait for in-flight requests
+ * Threads: MHD's thread pool runs handlers (each pool thread polls many connections with
+ * epoll); the limits are read under lim_lock; counters are atomics. Streamed responses
+ * (stream.c) never block a pool thread: an idle stream's connection is suspended and
+ * resumed by a ticker. A stream is logged and counted once, at 200, when it starts.
+ * Graceful stop: quiesce (no new connections), end every stream, wait for in-flight requests
  * (counted from the first callback of a request to MHD's completion notice), then stop.
  */
 #include <arpa/inet.h>
@@ -40,6 +43,7 @@ struct http_server {
 	char *tls_cert, *tls_key; /* PEM text; MHD reads it until stop */
 	char *listen;
 	unsigned threads;
+	struct http_streams *streams; /* from serve on */
 };
 
 struct req_state {
@@ -53,6 +57,7 @@ struct req_state {
 	char reqid[17];
 	char client[INET6_ADDRSTRLEN];
 	char *path;
+	struct http_stream *stream; /* set by http_resp_stream; sent or discarded by dispatch */
 };
 
 static struct metric *m_requests, *m_duration, *m_authfail, *m_ratelimited;
@@ -63,6 +68,12 @@ static double inflight_fn(void *arg)
 {
 	struct http_server *s = arg;
 	return (double)atomic_load(&s->inflight);
+}
+
+static double streams_fn(void *arg)
+{
+	struct http_server *s = arg;
+	return (double)http_streams_open(s->streams);
 }
 
 static void register_metrics(void)
@@ -121,11 +132,27 @@ static void get_limits(struct http_server *s, struct http_limits *out)
 	pthread_mutex_unlock(&s->lim_lock);
 }
 
-/* Sends resp; the body is copied by MHD. */
-static enum MHD_Result send_resp(struct req_state *rs, struct http_resp *resp)
+void http_resp_stream(struct http_req *req, struct http_resp *resp, const char *content_type,
+		      http_stream_produce_fn produce, http_stream_free_fn free_fn, void *arg)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(
-		resp->body.len, resp->body.data ? resp->body.data : (char *)"", MHD_RESPMEM_MUST_COPY);
+	struct req_state *rs = req->internal;
+	http_stream_discard(rs->stream); /* a handler that streams twice keeps the last */
+	rs->stream = http_stream_new(produce, free_fn, arg);
+	resp->status = 200;
+	resp->content_type = content_type;
+}
+
+/* Sends resp; the body is copied by MHD, or produced by stream (taken) when not NULL. */
+static enum MHD_Result send_resp(struct req_state *rs, struct http_resp *resp,
+				 struct http_stream *stream)
+{
+	struct MHD_Response *r;
+	if (stream)
+		r = http_stream_response(stream, rs->srv->streams, rs->conn);
+	else
+		r = MHD_create_response_from_buffer(resp->body.len,
+						    resp->body.data ? resp->body.data : (char *)"",
+						    MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type",
@@ -178,7 +205,7 @@ static enum MHD_Result answer_error(struct req_state *rs, const char *route, int
 	http_resp_error(&resp, status, type, "%s", msg);
 	if (extra_header)
 		http_resp_header(&resp, extra_header, extra_value);
-	enum MHD_Result ret = send_resp(rs, &resp);
+	enum MHD_Result ret = send_resp(rs, &resp, NULL);
 	buf_free(&resp.body);
 	buf_free(&resp.headers);
 	record(rs, route, status);
@@ -283,7 +310,13 @@ static enum MHD_Result dispatch(struct req_state *rs)
 	route.handler(req, &resp, route.arg);
 	if (resp.status == 0)
 		resp.status = 200;
-	enum MHD_Result ret = send_resp(rs, &resp);
+	struct http_stream *stream = rs->stream;
+	rs->stream = NULL;
+	if (stream && resp.status != 200) { /* the handler changed its mind: an error */
+		http_stream_discard(stream);
+		stream = NULL;
+	}
+	enum MHD_Result ret = send_resp(rs, &resp, stream);
 	record(rs, route_label, resp.status);
 	buf_free(&resp.body);
 	buf_free(&resp.headers);
@@ -380,6 +413,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		free(rs->req.params[i].value);
 	}
 	free(rs->req.params);
+	http_stream_discard(rs->stream);
 	buf_free(&rs->body);
 	free(rs->path);
 	free(rs);
@@ -403,6 +437,7 @@ static void server_free(struct http_server *s)
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	ratelimit_free(s->rl);
+	http_streams_free(s->streams);
 	free(s->tls_cert);
 	free(s->tls_key);
 	free(s->listen);
@@ -450,7 +485,9 @@ int http_server_serve(struct http_server *s, struct store *store, const struct h
 	s->store = store;
 	if (hooks)
 		s->hooks = *hooks;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	/* Suspend/resume parks idle streams without holding a pool thread (stream.c). */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 #ifdef __linux__
 	flags |= MHD_USE_EPOLL;
 #endif
@@ -476,6 +513,12 @@ int http_server_serve(struct http_server *s, struct store *store, const struct h
 		opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
 	}
 	opts[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	s->streams = http_streams_new();
+	if (!s->streams) {
+		ward_err_set(err, "%s: cannot start the HTTP stream ticker thread (out of threads?)",
+			     s->listen);
+		return -1;
+	}
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_ARRAY, opts,
 				MHD_OPTION_END);
 	if (!s->d) {
@@ -487,6 +530,9 @@ int http_server_serve(struct http_server *s, struct store *store, const struct h
 	}
 	metric_register_fn("ward_http_inflight_requests", "API requests being answered now.",
 			   METRIC_GAUGE, inflight_fn, s);
+	metric_register_fn("ward_http_streams_open",
+			   "Streamed API responses (live log tails) open now.", METRIC_GAUGE,
+			   streams_fn, s);
 	return 0;
 }
 
@@ -518,6 +564,11 @@ int http_server_inflight(const struct http_server *s)
 	return atomic_load(&((struct http_server *)s)->inflight);
 }
 
+int http_server_streams(const struct http_server *s)
+{
+	return http_streams_open(s->streams);
+}
+
 void http_server_stop(struct http_server *s, int64_t grace_ms)
 {
 	if (!s)
@@ -525,6 +576,8 @@ void http_server_stop(struct http_server *s, int64_t grace_ms)
 	MHD_socket fd = MHD_quiesce_daemon(s->d);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
+	/* Streams never finish on their own: end them now, so they leave in-flight promptly. */
+	http_streams_shutdown(s->streams);
 	int64_t deadline = ward_mono_ms() + grace_ms;
 	while (atomic_load(&s->inflight) > 0 && ward_mono_ms() < deadline) {
 		struct timespec ts = {0, STOP_POLL_MS * 1000000L};

@@ -1,13 +1,18 @@
 /* api.c: the logs HTTP API (docs/api.md):
  *   GET|POST /api/v1/logs/query        (viewer) instant query, Loki's data shapes
  *   GET|POST /api/v1/logs/query_range  (viewer) range query
- *   GET      /api/v1/logs/tail         (viewer) long-poll tail: ?since=<ns>&wait=10s
+ *   GET      /api/v1/logs/tail         (viewer) long-poll tail: ?since=<ns>&wait=10s; with
+ *                                      stream=1 (or Accept: application/x-ndjson) a live
+ *                                      NDJSON stream, at most MAX_TAIL_STREAMS at once
  *   POST     /api/v1/logs/push         (operator) JSON lines, labels from ?labels= and fields
  *   POST     /loki/api/v1/push         (operator) Loki's push API (JSON)
  * Handlers run on the HTTP worker threads; they use only the store (thread-safe). A push
  * is answered only after its lines are in the WAL (fsync'd when logs.wal_fsync is on).
+ * A live tail's producer never blocks: it queries only when the store's append counter
+ * moved, and holds at most one batch of lines between calls.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include <jansson.h>
@@ -19,6 +24,14 @@
 #define TAIL_FUTURE_NS   (60LL * 1000000000)   /* clocks of senders run a little ahead */
 #define TAIL_MAX_WAIT_MS 9000                  /* below the daemon's 10 s stop grace */
 #define DEFAULT_SINCE_NS (3600LL * 1000000000) /* an hour, as Loki's default */
+/* Live tails: each holds a connection and a query; 64 is far more than people watching. */
+#define MAX_TAIL_STREAMS 64
+/* Lines per query of a live tail: with 256 KiB lines (logs.max_line) a batch stays ~25 MB. */
+#define STREAM_BATCH 100
+/* A heartbeat line after this much silence: proxies keep the connection, clients (ward
+ * logs tail -f waits 20 s) tell a quiet stream from a dead one, and a gone client is
+ * noticed by the failed write. Below server.limits.connection_timeout's smallest sane value. */
+#define STREAM_HEARTBEAT_MS 5000
 
 static int64_t now_ns(void) {
 	return ward_now_ms() * 1000000;
@@ -169,6 +182,164 @@ static void h_query_range(struct http_req *req, struct http_resp *resp, void *ar
 	logs_query_free(q);
 }
 
+/* ---- live tail (NDJSON stream) ---- */
+
+static atomic_int tail_streams; /* open live tails, for MAX_TAIL_STREAMS */
+
+struct tail_stream {
+	struct logs_mod *m;
+	struct logs_query *q;
+	int64_t since;       /* lines with ts > since are still to send */
+	uint64_t seen;       /* the store's append counter at the last query */
+	bool again;          /* the last batch was cut short: query again without waiting */
+	int64_t last_out_ms; /* monotonic time of the last line written (heartbeats) */
+};
+
+struct tail_entry {
+	const char *ts;
+	int64_t ts_ns;
+	const char *line;
+	size_t len;
+	const char *labels; /* the stream's labels as compact JSON */
+};
+
+static int tail_entry_cmp(const void *a, const void *b) {
+	const struct tail_entry *x = a, *y = b;
+	return x->ts_ns < y->ts_ns ? -1 : x->ts_ns > y->ts_ns;
+}
+
+static void tail_error_line(struct buf *out, const char *msg) {
+	buf_puts(out, "{\"error\":");
+	buf_json_str(out, msg, strlen(msg));
+	buf_puts(out, "}\n");
+}
+
+/* Turns the query result (Loki's streams shape) into NDJSON lines in time order, stopping
+ * at a time boundary once out holds HTTP_STREAM_MAX_APPEND bytes; moves ts->since to the
+ * last line written. *got receives the number of lines in the result. true when lines were
+ * left out (so the caller queries again). */
+static bool tail_emit(struct tail_stream *ts, json_t *data, struct buf *out, size_t *got) {
+	json_t *res = json_object_get(data, "result"), *s, *v;
+	size_t i, j, n = 0, cap = 0, nres = json_array_size(res);
+	struct tail_entry *e = NULL;
+	char **labels = ward_xcalloc(nres ? nres : 1, sizeof(char *));
+	bool cut = false;
+	json_array_foreach(res, i, s) {
+		labels[i] = json_dumps(json_object_get(s, "stream"), JSON_COMPACT);
+		json_array_foreach(json_object_get(s, "values"), j, v) {
+			const char *t = json_string_value(json_array_get(v, 0));
+			json_t *l = json_array_get(v, 1);
+			if (!t || !json_is_string(l) || !labels[i])
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				e = ward_xrealloc(e, cap * sizeof(*e));
+			}
+			e[n++] = (struct tail_entry){t, strtoll(t, NULL, 10), json_string_value(l),
+			                             json_string_length(l), labels[i]};
+		}
+	}
+	if (n)
+		qsort(e, n, sizeof(*e), tail_entry_cmp);
+	*got = n;
+	for (size_t k = 0; k < n; k++) {
+		if (out->len >= HTTP_STREAM_MAX_APPEND && e[k].ts_ns > ts->since) {
+			cut = true;
+			break;
+		}
+		buf_printf(out, "{\"stream\":%s,\"ts\":\"%s\",\"line\":", e[k].labels, e[k].ts);
+		buf_json_str(out, e[k].line, e[k].len);
+		buf_puts(out, "}\n");
+		if (e[k].ts_ns > ts->since)
+			ts->since = e[k].ts_ns;
+	}
+	for (i = 0; i < nres; i++)
+		free(labels[i]);
+	free(labels);
+	free(e);
+	return cut;
+}
+
+static enum http_stream_rc tail_produce(void *arg, struct buf *out) {
+	struct tail_stream *ts = arg;
+	struct logs_mod *m = ts->m;
+	int64_t now_ms = ward_mono_ms();
+	if (!m->store) {
+		tail_error_line(out, "the log store was closed; reconnect later");
+		return HTTP_STREAM_END;
+	}
+	struct logs_store_stats st;
+	logs_store_stats(m->store, &st);
+	if (st.lines_appended != ts->seen || ts->again) {
+		/* Read the counter before querying: a line appended meanwhile moves it again. */
+		ts->seen = st.lines_appended;
+		struct logs_query_opts o = {.limit = STREAM_BATCH, .direction = LOGS_FORWARD};
+		o.start_ns = ts->since + 1;
+		o.end_ns = now_ns() + TAIL_FUTURE_NS;
+		struct buf res = BUF_INIT;
+		struct ward_err err;
+		ward_err_clear(&err);
+		if (logs_query_exec(m->store, ts->q, &o, &res, &err) != 0) {
+			tail_error_line(out, err.msg);
+			buf_free(&res);
+			return HTTP_STREAM_END;
+		}
+		json_t *data = json_loadb(res.data ? res.data : "", res.len, JSON_ALLOW_NUL, NULL);
+		buf_free(&res);
+		size_t before = out->len, got = 0;
+		bool cut = data ? tail_emit(ts, data, out, &got) : false;
+		json_decref(data);
+		/* A full batch may have left lines behind in the window; so has a cut one. */
+		ts->again = cut || got >= STREAM_BATCH;
+		if (out->len > before) {
+			ts->last_out_ms = now_ms;
+			return HTTP_STREAM_MORE;
+		}
+	}
+	if (now_ms - ts->last_out_ms >= STREAM_HEARTBEAT_MS) {
+		buf_printf(out, "{\"heartbeat\":\"%" PRId64 "\"}\n", now_ns());
+		ts->last_out_ms = now_ms;
+	}
+	return HTTP_STREAM_MORE;
+}
+
+static void tail_free(void *arg) {
+	struct tail_stream *ts = arg;
+	logs_query_free(ts->q);
+	free(ts);
+	atomic_fetch_sub(&tail_streams, 1);
+}
+
+static bool wants_stream(const struct http_req *req) {
+	const char *s = http_param(req, "stream");
+	if (s && (strcmp(s, "1") == 0 || strcmp(s, "true") == 0))
+		return true;
+	const char *acc = http_header(req, "Accept");
+	return acc && strstr(acc, "application/x-ndjson");
+}
+
+/* Starts a live tail of q from since (takes q). */
+static void tail_stream_start(struct http_req *req, struct http_resp *resp, struct logs_mod *m,
+                              struct logs_query *q, int64_t since) {
+	if (atomic_fetch_add(&tail_streams, 1) >= MAX_TAIL_STREAMS) {
+		atomic_fetch_sub(&tail_streams, 1);
+		http_resp_error(resp, 503, "unavailable",
+		                "%d live tails are open, the most this server keeps; close one, or "
+		                "poll without stream=1 (long-poll)",
+		                MAX_TAIL_STREAMS);
+		logs_query_free(q);
+		return;
+	}
+	struct tail_stream *ts = ward_xcalloc(1, sizeof(*ts));
+	ts->m = m;
+	ts->q = q;
+	ts->since = since;
+	ts->again = true; /* the first call queries at once */
+	ts->last_out_ms = ward_mono_ms();
+	http_resp_header(resp, "X-Accel-Buffering", "no"); /* nginx: pass lines through now */
+	http_resp_stream(req, resp, "application/x-ndjson", tail_produce, tail_free, ts);
+}
+
 /* Long-poll tail: lines with since < ts <= now; waits up to `wait` for some to arrive. */
 static void h_tail(struct http_req *req, struct http_resp *resp, void *arg) {
 	struct logs_mod *m = arg;
@@ -190,6 +361,10 @@ static void h_tail(struct http_req *req, struct http_resp *resp, void *arg) {
 	if (!m->store) {
 		http_resp_error(resp, 503, "unavailable", "the log store is not open");
 		logs_query_free(q);
+		return;
+	}
+	if (wants_stream(req)) {
+		tail_stream_start(req, resp, m, q, since);
 		return;
 	}
 	int64_t wait_ms = wait_ns / 1000000;
@@ -418,7 +593,7 @@ static void h_loki_push(struct http_req *req, struct http_resp *resp, void *arg)
 		                "to send application/json");
 		return;
 	}
-	json_t *root = json_loadb(req->body, req->body_len, 0, &je);
+	json_t *root = json_loadb(req->body, req->body_len, JSON_ALLOW_NUL, &je);
 	json_t *streams = root ? json_object_get(root, "streams") : NULL;
 	if (!json_is_array(streams)) {
 		http_resp_error(

@@ -196,6 +196,11 @@ def test_logs_loki_push_and_json_lines_push_are_queryable():
                     urllib.parse.quote('{job="api"} | status >'), token=w.admin_token)
     eq(bad.status, 400, "a bad query is 400")
     check("col 23" in bad.json().get("error", ""), f"error position: {bad.json()}")
+    # a NUL byte inside a line is stored and returned whole (it once overflowed the heap)
+    nul = {"streams": [{"stream": {"job": "nul"}, "values": [[str(now), "before\u0000after"]]}]}
+    r = w.request("POST", "/loki/api/v1/push", token=w.admin_token, body=nul)
+    eq(r.status, 204, f"Loki push of a line with a NUL ({r.body[:200]!r})")
+    eq(lines_of(query_range(w, '{job="nul"}')), ["before\u0000after"], "the line with a NUL")
     viewer = w.create_token("v", "viewer")["token"]
     r = w.request("POST", "/loki/api/v1/push", token=viewer, body=body)
     eq(r.status, 403, "a viewer may not push")
@@ -466,4 +471,148 @@ def test_logs_recording_rules_write_log_metrics_into_the_time_series_store():
     r = w.request("POST", "/api/v1/reload", token=w.admin_token)
     eq(r.status, 400, "a recording rule that returns lines, not numbers, is refused")
     check("recording_rules[0]" in r.json()["error"], f"the error names the rule: {r.json()}")
+    w.stop()
+
+
+# ---- live tail stream (GET /api/v1/logs/tail?stream=1) ----
+
+def push_lines(w, job, lines):
+    body = "\n".join(json.dumps({"msg": ln}) for ln in lines) + "\n"
+    r = w.request("POST", "/api/v1/logs/push?labels=job=" + job, token=w.admin_token,
+                  body=body, headers={"Content-Type": "application/x-ndjson"})
+    eq(r.status, 200, f"push ({r!r})")
+
+
+def open_tail_stream(w, query, token, timeout=10.0, **params):
+    """Opens the NDJSON live tail; returns (connection, response)."""
+    import http.client
+    qs = urllib.parse.urlencode(dict(query=query, stream=1, **params))
+    conn = http.client.HTTPConnection("127.0.0.1", w.port, timeout=timeout)
+    conn.request("GET", "/api/v1/logs/tail?" + qs, headers={"Authorization": f"Bearer {token}"})
+    return conn, conn.getresponse()
+
+
+def read_stream_until(resp, pred, timeout, what):
+    """Reads NDJSON objects off an open response until pred(obj) holds; returns every object
+    read. Each readline is bounded by the socket timeout; the whole wait by timeout."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        raw = resp.readline()
+        check(raw, f"the stream ended before {what}; read {got!r}")
+        if not raw.strip():
+            continue
+        obj = json.loads(raw)
+        got.append(obj)
+        if pred(obj):
+            return got
+    raise AssertionError(f"no {what} within {timeout}s; read {got!r}")
+
+
+def test_logs_tail_stream_delivers_pushed_lines_live_and_ends_when_the_daemon_stops():
+    w, _ = logs_ward("logs-stream", syslog=False)
+    w.start()
+    r = w.request("GET", "/api/v1/logs/tail?stream=1&query=" + urllib.parse.quote('{job="live"}'))
+    eq(r.status, 401, f"a stream without a token is refused ({r!r})")
+    conn, resp = open_tail_stream(w, '{job="live"}', w.admin_token)
+    eq(resp.status, 200, "stream status")
+    check(resp.getheader("Content-Type", "").startswith("application/x-ndjson"),
+          f"content type {resp.getheader('Content-Type')!r}")
+    eq(resp.getheader("Transfer-Encoding"), "chunked", "chunked encoding")
+    # Lines pushed after the stream opened arrive on it, with no new request.
+    push_lines(w, "live", ["live one"])
+    got = read_stream_until(resp, lambda o: "live one" in o.get("line", ""), 15, "line one")
+    obj = got[-1]
+    eq(obj["stream"].get("job"), "live", f"labels of {obj!r}")
+    check(obj["ts"].isdigit(), f"ts is nanoseconds as text: {obj!r}")
+    push_lines(w, "other", ["not for this tail"])
+    push_lines(w, "live", ["live two", "live three"])
+    got = read_stream_until(resp, lambda o: "live three" in o.get("line", ""), 15, "line three")
+    lines = [o["line"] for o in got if "line" in o]
+    check(any("live two" in ln for ln in lines), f"line two missing: {got!r}")
+    check(not any("not for this tail" in ln for ln in lines), f"other job leaked: {got!r}")
+    check(int(got[-1]["ts"]) >= int(obj["ts"]), "lines come in time order")
+    # The long-poll answer is unchanged without stream=1.
+    data = w.api("GET", "/api/v1/logs/tail?" + urllib.parse.urlencode(
+        {"query": '{job="live"}', "since": obj["ts"], "wait": "1s"}))
+    check("next_since" in data and "live three" in "\n".join(lines_of(data)), f"{data!r}")
+    # Stopping the daemon ends the open stream at once (no wait for the 10 s grace).
+    t0 = time.monotonic()
+    w.send(signal.SIGTERM)
+    rest = resp.read()  # to the last chunk; raises on a socket timeout
+    ended = time.monotonic() - t0
+    for raw in rest.splitlines():
+        if raw.strip():
+            json.loads(raw)  # whole objects only, even at the end
+    check(ended < 5, f"the stream ended {ended:.1f}s after SIGTERM")
+    conn.close()
+    rc = w.wait()
+    eq(rc, 0, f"exit code after SIGTERM with an open stream; stderr: {w.stderr_tail(5)}")
+    check(time.monotonic() - t0 < 8, "daemon exited promptly with a stream open")
+    w.stop()
+
+
+def test_logs_tail_stream_sends_heartbeats_and_starts_from_since():
+    w, _ = logs_ward("logs-stream-hb", syslog=False)
+    w.start()
+    push_lines(w, "hb", ["before the stream"])
+    wait_lines(w, '{job="hb"}', 1)
+    hour_ago = str(time.time_ns() - 3600 * 10**9)
+    conn, resp = open_tail_stream(w, '{job="hb"}', w.admin_token, since=hour_ago)
+    eq(resp.status, 200, "stream status")
+    got = read_stream_until(resp, lambda o: "before the stream" in o.get("line", ""), 15,
+                            "the line after since")
+    got = read_stream_until(resp, lambda o: "heartbeat" in o, 15, "a heartbeat")
+    check(got[-1]["heartbeat"].isdigit(), f"heartbeat is a time in ns: {got[-1]!r}")
+    conn.close()
+    r = w.request("GET", "/api/v1/logs/tail?stream=1&query=" +
+                  urllib.parse.quote('count_over_time({job="hb"}[1m])'), token=w.admin_token)
+    eq(r.status, 400, f"a metric query cannot be tailed ({r!r})")
+    w.stop()
+
+
+def test_logs_cli_tail_follow_streams_and_reconnects_after_a_restart():
+    w, _ = logs_ward("logs-cli-stream", syslog=False)
+    w.start()
+    from harness import WARD, cli_env
+    env = cli_env(url=w.url, token=w.admin_token, home=w.dir)
+    proc = subprocess.Popen([WARD, "logs", "tail", "-f", "--json", '{job="follow"}'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    seen = []
+    buf = b""
+
+    def read_until(text, timeout):
+        nonlocal buf
+        deadline = time.monotonic() + timeout
+        fd = proc.stdout.fileno()
+        while time.monotonic() < deadline:
+            for raw in buf.split(b"\n")[:-1]:
+                seen.append(json.loads(raw))
+            buf = buf.split(b"\n")[-1]
+            if any(text in o.get("line", "") for o in seen):
+                return
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    proc.wait(10)
+                    raise AssertionError(f"ward logs tail -f exited with {proc.returncode}: "
+                                         f"{proc.stderr.read()!r}")
+                buf += chunk
+            else:
+                push_lines(w, "follow", [text])  # until the tail is connected and sees it
+        raise AssertionError(f"tail -f did not print {text!r} within {timeout}s: {seen!r}")
+
+    try:
+        read_until("first followed", 20)
+        w.stop()
+        w.start()
+        read_until("after restart", 40)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    err = proc.stderr.read().decode("utf-8", "replace")
+    check("reconnecting" in err, f"no reconnect notice on stderr: {err!r}")
+    for o in seen:
+        check(set(o) == {"stream", "ts", "line"}, f"--json prints the stream objects: {o!r}")
     w.stop()
