@@ -211,112 +211,173 @@ void idx_del(struct tsdb_index *x, uint32_t ref, const struct labels *ls) {
 /* ---- set operations on sorted ref arrays ---- */
 struct refset {
 	uint32_t *v;
-	size_t n, cap;
+	size_t n;
 };
 
-static void rs_push(struct refset *s, uint32_t r) {
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 16;
-		s->v = ward_xrealloc(s->v, s->cap * sizeof(*s->v));
-	}
-	s->v[s->n++] = r;
+static int ref_cmp(const void *a, const void *b) {
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
 }
 
-static struct refset rs_union(const uint32_t *a, size_t na, const uint32_t *b, size_t nb) {
-	struct refset o = {0};
-	size_t i = 0, j = 0;
-	while (i < na || j < nb) {
-		if (j >= nb || (i < na && a[i] < b[j]))
-			rs_push(&o, a[i++]);
-		else if (i >= na || b[j] < a[i])
-			rs_push(&o, b[j++]);
-		else {
-			rs_push(&o, a[i++]);
-			j++;
-		}
+/* The first index >= lo of v[0..n) whose value is >= x: doubling steps, then bisection,
+ * so a small set intersected with a large one costs its size times a logarithm. */
+static size_t gallop(const uint32_t *v, size_t n, size_t lo, uint32_t x) {
+	size_t step = 1, hi = lo;
+	while (hi < n && v[hi] < x) {
+		lo = hi + 1;
+		hi += step;
+		step *= 2;
 	}
-	return o;
+	if (hi > n)
+		hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
-static struct refset rs_op(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
-                           bool keep_common) {
-	struct refset o = {0};
-	size_t i = 0, j = 0;
-	while (i < na) {
-		while (j < nb && b[j] < a[i])
-			j++;
-		bool common = j < nb && b[j] == a[i];
+/* Keeps in cur (in place) the refs that are (keep_common) or are not in b. */
+static void rs_filter(struct refset *cur, const uint32_t *b, size_t nb, bool keep_common) {
+	size_t k = 0, j = 0;
+	bool gal = cur->n * 8 < nb;
+	for (size_t i = 0; i < cur->n; i++) {
+		uint32_t x = cur->v[i];
+		if (gal)
+			j = gallop(b, nb, j, x);
+		else
+			while (j < nb && b[j] < x)
+				j++;
+		bool common = j < nb && b[j] == x;
 		if (common == keep_common)
-			rs_push(&o, a[i]);
-		i++;
+			cur->v[k++] = x;
 	}
-	return o;
+	cur->n = k;
 }
 
-/* Union of the postings of name's values for which want(matcher matches) holds. */
+/* The union of the postings of name's values for which (matcher matches) == want: the
+ * lists concatenated, sorted and made unique (not merged pairwise, which is quadratic in
+ * the number of values). */
 static struct refset values_union(const struct idx_name *nm, const struct matcher *m, bool want) {
 	struct refset acc = {0};
+	size_t cap = 0, nlists = 0;
 	if (!nm)
 		return acc;
 	for (size_t b = 0; b < nm->ntab; b++)
 		for (struct idx_postings *p = nm->tab[b]; p; p = p->next) {
-			if (matcher_matches(m, p->value) != want)
+			if (matcher_matches(m, p->value) != want || !p->n)
 				continue;
-			struct refset u = rs_union(acc.v, acc.n, p->refs, p->n);
-			free(acc.v);
-			acc = u;
+			if (acc.n + p->n > cap) {
+				cap = (acc.n + p->n) * 2;
+				acc.v = ward_xrealloc(acc.v, cap * sizeof(*acc.v));
+			}
+			memcpy(acc.v + acc.n, p->refs, p->n * sizeof(*acc.v));
+			acc.n += p->n;
+			nlists++;
 		}
+	if (nlists > 1) {
+		qsort(acc.v, acc.n, sizeof(*acc.v), ref_cmp);
+		size_t k = 0;
+		for (size_t i = 0; i < acc.n; i++)
+			if (!k || acc.v[k - 1] != acc.v[i])
+				acc.v[k++] = acc.v[i];
+		acc.n = k;
+	}
 	return acc;
+}
+
+/* Evaluation order: equality matchers by their list's length (shortest first: the result
+ * can only shrink), then other matchers that need a value, then those that match "". */
+struct morder {
+	const struct matcher *m;
+	const struct idx_postings *p; /* for =: its list, NULL when the value is absent */
+	int rank;                     /* 0 =, 1 other positive, 2 matches "" */
+};
+
+static int morder_cmp(const void *a, const void *b) {
+	const struct morder *x = a, *y = b;
+	if (x->rank != y->rank)
+		return x->rank - y->rank;
+	if (x->rank == 0) {
+		size_t nx = x->p ? x->p->n : 0, ny = y->p ? y->p->n : 0;
+		return nx < ny ? -1 : nx > ny;
+	}
+	return 0;
 }
 
 void idx_select(const struct tsdb_index *x, const struct matcher *ms, size_t nms, uint32_t **out,
                 size_t *n) {
 	struct refset cur = {0};
 	bool have = false;
+	struct morder stack_ord[8];
+	struct morder *ord = nms <= 8 ? stack_ord : ward_xmalloc(nms * sizeof(*ord));
 
-	/* Positive matchers first: they narrow fastest. */
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < nms; i++) {
-			const struct matcher *m = &ms[i];
-			bool empty = matcher_matches(m, "");
-			if (empty != (pass == 1))
-				continue;
-			const struct idx_name *nm = name_find(x, m->name);
-			struct refset sel = {0}, next;
-			if (!empty) {
-				if (m->op == MATCH_EQ) {
-					const struct idx_postings *p = value_find(nm, m->value);
-					if (p) {
-						sel.v = ward_xmalloc((p->n ? p->n : 1) *
-						                     sizeof(uint32_t));
-						memcpy(sel.v, p->refs, p->n * sizeof(uint32_t));
-						sel.n = p->n;
-					}
-				} else {
-					sel = values_union(nm, m, true);
-				}
-				if (have)
-					next = rs_op(cur.v, cur.n, sel.v, sel.n, true);
-				else
-					next = sel, sel.v = NULL;
-			} else {
-				sel = values_union(nm, m, false);
-				if (have)
-					next = rs_op(cur.v, cur.n, sel.v, sel.n, false);
-				else
-					next = rs_op(x->all, x->nall, sel.v, sel.n, false);
-			}
-			free(sel.v);
-			free(cur.v);
-			cur = next;
-			have = true;
+	for (size_t i = 0; i < nms; i++) {
+		const struct matcher *m = &ms[i];
+		ord[i] = (struct morder){.m = m, .p = NULL, .rank = 1};
+		if (matcher_matches(m, ""))
+			ord[i].rank = 2;
+		else if (m->op == MATCH_EQ) {
+			ord[i].rank = 0;
+			ord[i].p = value_find(name_find(x, m->name), m->value);
 		}
 	}
+	qsort(ord, nms, sizeof(*ord), morder_cmp);
+	for (size_t i = 0; i < nms && (!have || cur.n); i++) {
+		const struct morder *o = &ord[i];
+		const struct idx_name *nm;
+		switch (o->rank) {
+		case 0:
+			if (!o->p || !o->p->n) {
+				cur.n = 0;
+			} else if (!have) {
+				cur.v = ward_xmalloc(o->p->n * sizeof(uint32_t));
+				memcpy(cur.v, o->p->refs, o->p->n * sizeof(uint32_t));
+				cur.n = o->p->n;
+			} else {
+				rs_filter(&cur, o->p->refs, o->p->n, true);
+			}
+			break;
+		case 1: {
+			struct refset sel = values_union(name_find(x, o->m->name), o->m, true);
+			if (!have) {
+				cur = sel;
+				sel.v = NULL;
+			} else {
+				rs_filter(&cur, sel.v, sel.n, true);
+			}
+			free(sel.v);
+			break;
+		}
+		default:
+			nm = name_find(x, o->m->name);
+			struct refset sel = values_union(nm, o->m, false);
+			if (!have) {
+				cur.n = x->nall;
+				cur.v = ward_xmalloc((x->nall ? x->nall : 1) * sizeof(uint32_t));
+				if (x->nall)
+					memcpy(cur.v, x->all, x->nall * sizeof(uint32_t));
+			}
+			rs_filter(&cur, sel.v, sel.n, false);
+			free(sel.v);
+			break;
+		}
+		have = true;
+	}
+	if (ord != stack_ord)
+		free(ord);
 	if (!have) {
 		cur.n = x->nall;
 		cur.v = cur.n ? ward_xmalloc(cur.n * sizeof(uint32_t)) : NULL;
 		if (cur.n)
 			memcpy(cur.v, x->all, cur.n * sizeof(uint32_t));
+	}
+	if (!cur.n) {
+		free(cur.v);
+		cur.v = NULL;
 	}
 	*out = cur.v;
 	*n = cur.n;

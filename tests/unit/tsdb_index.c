@@ -112,6 +112,65 @@ static void index_empty_matching_selects_missing_label(void **state) {
 	expect("4", 2, MATCH_EQ, "instance", "", MATCH_EQ, "__name__", "up");
 }
 
+/* Random label sets and random matcher combinations: idx_select equals matching each series'
+ * labels one by one (the definition), across list sizes that take both the linear and the
+ * galloping intersection. */
+static void index_select_equals_brute_force(void **state) {
+	struct tsdb_index r;
+	enum { NS = 3000 };
+	static struct labels sets[NS + 1];
+	const char *names[] = {"__name__", "job", "instance", "mode"};
+	const char *vals[] = {"a", "b", "c", "d", "", "cpu", "idle", "x1"};
+	uint64_t z = 88172645463325252u;
+#define RND() (z ^= z << 13, z ^= z >> 7, z ^= z << 17, z)
+	idx_init(&r);
+	for (uint32_t ref = 1; ref <= NS; ref++) {
+		labels_init(&sets[ref]);
+		labels_set(&sets[ref], "__name__", ref % 10 ? "m" : "rare");
+		for (int k = 1; k < 4; k++)
+			if (RND() % 3)
+				labels_set(&sets[ref], names[k], vals[RND() % 8]);
+		idx_add(&r, ref, &sets[ref]);
+	}
+	for (int round = 0; round < 400; round++) {
+		struct matcher ms[4];
+		size_t nms = 1 + RND() % 4;
+		struct ward_err err;
+		for (size_t i = 0; i < nms; i++) {
+			enum matcher_op op = (enum matcher_op)(RND() % 4);
+			const char *v = op == MATCH_RE || op == MATCH_NRE ? (RND() % 2 ? "a|b" : "c.*")
+			                                                 : vals[RND() % 8];
+			const char *nm = i == 0 && RND() % 2 ? "__name__" : names[RND() % 4];
+			if (!strcmp(nm, "__name__") && op == MATCH_EQ)
+				v = RND() % 2 ? "m" : "rare";
+			assert_int_equal(matcher_init(&ms[i], op, nm, v, &err), 0);
+		}
+		uint32_t *got;
+		size_t ngot, k = 0;
+		idx_select(&r, ms, nms, &got, &ngot);
+		for (uint32_t ref = 1; ref <= NS; ref++) {
+			bool ok = true;
+			for (size_t i = 0; i < nms && ok; i++) {
+				const char *lv = labels_get(&sets[ref], ms[i].name);
+				ok = matcher_matches(&ms[i], lv ? lv : "");
+			}
+			if (!ok)
+				continue;
+			assert_true(k < ngot);
+			assert_int_equal(got[k], ref);
+			k++;
+		}
+		assert_int_equal(k, ngot);
+		free(got);
+		for (size_t i = 0; i < nms; i++)
+			matcher_free(&ms[i]);
+	}
+#undef RND
+	for (uint32_t ref = 1; ref <= NS; ref++)
+		labels_free(&sets[ref]);
+	idx_free(&r);
+}
+
 static void index_removal_updates_postings(void **state) {
 	struct labels ls;
 	labels_init(&ls);
@@ -137,6 +196,7 @@ int main(void) {
 	        cmocka_unit_test_setup_teardown(index_empty_matching_selects_missing_label, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(index_removal_updates_postings, setup, teardown),
+	        cmocka_unit_test(index_select_equals_brute_force),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
