@@ -193,6 +193,149 @@ static int cmp_topk(const void *a, const void *b, void *arg) {
 	return labels_cmp(&x->ls, &y->ls);
 }
 
+/* The aggregations that reduce a group's values (in input order) to one number. */
+static bool agg_reduces(int agg) {
+	return agg == AGG_SUM || agg == AGG_AVG || agg == AGG_MIN || agg == AGG_MAX ||
+	       agg == AGG_COUNT || agg == AGG_GROUP || agg == AGG_STDVAR || agg == AGG_STDDEV;
+}
+
+static double reduce(int agg, const double *tmp, size_t n) {
+	double v = 0, c = 0;
+	size_t j;
+
+	switch (agg) {
+	case AGG_SUM:
+		for (j = 0; j < n; j++)
+			promql_kahan_inc(tmp[j], &v, &c);
+		return v + c;
+	case AGG_AVG:
+		return promql_mean(tmp, n);
+	case AGG_MIN:
+	case AGG_MAX:
+		v = tmp[0];
+		for (j = 1; j < n; j++)
+			if (isnan(v) || (agg == AGG_MIN ? tmp[j] < v : tmp[j] > v))
+				v = tmp[j];
+		return v;
+	case AGG_COUNT:
+		return (double)n;
+	case AGG_GROUP:
+		return 1;
+	case AGG_STDVAR:
+		return promql_stdvar(tmp, n);
+	case AGG_STDDEV:
+		return sqrt(promql_stdvar(tmp, n));
+	default:
+		return 0;
+	}
+}
+
+/* ---- an aggregation over a range query's precomputed node ----
+ * Each step of `sum by (x) (rate(m[5m]))` would group the same series the same way again
+ * (a key built from labels, looked up in a map: most of the query's time). When the
+ * argument is ec->pre_node, the series and so their groups are fixed for the whole query:
+ * group each once, then each step only adds the series' points into their groups. The
+ * values, their order within a group and the order of the groups in the output vector are
+ * those of the step-by-step path (first appearance in the input), so results are equal. */
+struct pre_scratch {
+	size_t *cnt, *off, *order; /* per group */
+	size_t *present;           /* pre series with a point at this step, in order */
+	double *vals, *tmp;        /* per present series: its value; grouped copy */
+};
+
+void promql_pre_agg_free(struct eval_ctx *ec) {
+	struct pre_scratch *sc = ec->pre_agg_scratch;
+
+	for (size_t i = 0; i < ec->pre_agg_ng; i++)
+		labels_free(&ec->pre_agg_ls[i]);
+	free(ec->pre_agg_ls);
+	free(ec->pre_agg_of);
+	if (sc) {
+		free(sc->cnt);
+		free(sc->off);
+		free(sc->order);
+		free(sc->present);
+		free(sc->vals);
+		free(sc->tmp);
+		free(sc);
+	}
+	ec->pre_agg = NULL;
+	ec->pre_agg_ls = NULL;
+	ec->pre_agg_of = NULL;
+	ec->pre_agg_ng = 0;
+	ec->pre_agg_scratch = NULL;
+}
+
+static void pre_agg_build(struct eval_ctx *ec, const struct promql_expr *e) {
+	struct strmap idx = {0};
+	struct buf key = BUF_INIT;
+	size_t n = ec->npre ? ec->npre : 1;
+	struct pre_scratch *sc;
+
+	promql_pre_agg_free(ec);
+	ec->pre_agg = e;
+	ec->pre_agg_of = ward_xmalloc(n * sizeof(size_t));
+	ec->pre_agg_ls = ward_xmalloc(n * sizeof(struct labels));
+	for (size_t i = 0; i < ec->npre; i++) {
+		group_key(e, &ec->pre[i].labels, &key);
+		size_t k = strmap_get(&idx, key.data, key.len);
+		if (k == SIZE_MAX) {
+			k = ec->pre_agg_ng++;
+			group_labels(e, &ec->pre[i].labels, &ec->pre_agg_ls[k]);
+			strmap_put(&idx, key.data, key.len, k);
+		}
+		ec->pre_agg_of[i] = k;
+	}
+	strmap_free(&idx);
+	buf_free(&key);
+	sc = ward_xcalloc(1, sizeof(*sc));
+	sc->cnt = ward_xcalloc(n, sizeof(size_t));
+	sc->off = ward_xmalloc(n * sizeof(size_t));
+	sc->order = ward_xmalloc(n * sizeof(size_t));
+	sc->present = ward_xmalloc(n * sizeof(size_t));
+	sc->vals = ward_xmalloc(n * sizeof(double));
+	sc->tmp = ward_xmalloc(n * sizeof(double));
+	ec->pre_agg_scratch = sc;
+}
+
+static int aggregate_pre(struct eval_ctx *ec, const struct promql_expr *e, struct value *out) {
+	struct pre_scratch *sc;
+	size_t np = 0, norder = 0, pos = 0;
+
+	if (promql_check_limits(ec) < 0)
+		return -1;
+	if (ec->pre_agg != e)
+		pre_agg_build(ec, e);
+	sc = ec->pre_agg_scratch;
+	for (size_t i = 0; i < ec->npre; i++) {
+		double v;
+		if (!promql_pre_point(ec, i, &v))
+			continue;
+		size_t g = ec->pre_agg_of[i];
+		if (sc->cnt[g]++ == 0)
+			sc->order[norder++] = g;
+		sc->present[np] = i;
+		sc->vals[np++] = v;
+	}
+	for (size_t k = 0; k < norder; k++) { /* each group's slice of tmp */
+		size_t g = sc->order[k];
+		sc->off[g] = pos;
+		pos += sc->cnt[g];
+	}
+	for (size_t j = 0; j < np; j++)
+		sc->tmp[sc->off[ec->pre_agg_of[sc->present[j]]]++] = sc->vals[j];
+	for (size_t k = 0; k < norder; k++) {
+		size_t g = sc->order[k], n = sc->cnt[g];
+		struct labels ls;
+		double v = reduce(e->agg, sc->tmp + sc->off[g] - n, n);
+		labels_init(&ls);
+		labels_copy(&ls, &ec->pre_agg_ls[g]);
+		promql_vec_push(&out->vec, &ls, v);
+		sc->cnt[g] = 0;
+	}
+	return 0;
+}
+
 int promql_eval_aggregate(struct eval_ctx *ec, const struct promql_expr *e, struct value *out) {
 	struct value in, pv;
 	struct group *g = NULL;
@@ -208,6 +351,13 @@ int promql_eval_aggregate(struct eval_ctx *ec, const struct promql_expr *e, stru
 	memset(&pv, 0, sizeof(pv));
 	memset(&in, 0, sizeof(in));
 	out->type = PROMQL_VECTOR;
+	if (!e->param && agg_reduces(e->agg) && ec->pre_node) {
+		const struct promql_expr *arg = e->expr;
+		while (arg && arg->kind == N_PAREN)
+			arg = arg->expr;
+		if (arg == ec->pre_node)
+			return aggregate_pre(ec, e, out);
+	}
 	if (e->param) {
 		if (promql_eval(ec, e->param, &pv) < 0) {
 			promql_value_free(&pv);
@@ -267,38 +417,12 @@ int promql_eval_aggregate(struct eval_ctx *ec, const struct promql_expr *e, stru
 	tmp = ward_xmalloc((in.vec.n ? in.vec.n : 1) * sizeof(double));
 	for (i = 0; i < ng; i++) {
 		struct group *gr = &g[i];
-		double v = 0, c = 0;
+		double v = 0;
 		for (j = 0; j < gr->n; j++)
 			tmp[j] = in.vec.s[gr->members[j]].v;
 		switch (e->agg) {
-		case AGG_SUM:
-			for (j = 0; j < gr->n; j++)
-				promql_kahan_inc(tmp[j], &v, &c);
-			v += c;
-			break;
-		case AGG_AVG:
-			v = promql_mean(tmp, gr->n);
-			break;
-		case AGG_MIN:
-		case AGG_MAX:
-			v = tmp[0];
-			for (j = 1; j < gr->n; j++) {
-				if (isnan(v) || (e->agg == AGG_MIN ? tmp[j] < v : tmp[j] > v))
-					v = tmp[j];
-			}
-			break;
-		case AGG_COUNT:
 		case AGG_COUNT_VALUES:
 			v = (double)gr->n;
-			break;
-		case AGG_GROUP:
-			v = 1;
-			break;
-		case AGG_STDVAR:
-			v = promql_stdvar(tmp, gr->n);
-			break;
-		case AGG_STDDEV:
-			v = sqrt(promql_stdvar(tmp, gr->n));
 			break;
 		case AGG_QUANTILE:
 			v = promql_quantile(param, tmp, gr->n);
@@ -321,6 +445,7 @@ int promql_eval_aggregate(struct eval_ctx *ec, const struct promql_expr *e, stru
 			continue;
 		}
 		default:
+			v = reduce(e->agg, tmp, gr->n);
 			break;
 		}
 		promql_vec_push(&out->vec, &gr->ls, v);

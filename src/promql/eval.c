@@ -263,6 +263,10 @@ static int check_limits(struct eval_ctx *ec) {
 	return 0;
 }
 
+int promql_check_limits(struct eval_ctx *ec) {
+	return check_limits(ec);
+}
+
 static int64_t at_time(const struct eval_ctx *ec, const struct promql_expr *e) {
 	switch (e->at) {
 	case AT_TS:
@@ -304,6 +308,9 @@ static void cache_free(struct eval_ctx *ec) {
 	ec->pre_node = NULL;
 	free(ec->pre_loaded);
 	ec->pre_loaded = NULL;
+	free(ec->pre_cursor);
+	ec->pre_cursor = NULL;
+	promql_pre_agg_free(ec);
 }
 
 /* Reads the series of selector vs with samples in [mint, maxt] as views into the cache
@@ -1114,15 +1121,33 @@ static int pre_compute(struct eval_ctx *ec, const struct promql_expr *e, int64_t
 
 /* The vector of the precomputed node at ec->t: what promql_eval of the call would give;
  * with borrow, its labels are those of ec->pre (see promql_eval_borrow). */
+bool promql_pre_point(struct eval_ctx *ec, size_t i, double *v) {
+	const struct tsdb_series *s = &ec->pre[i];
+	size_t j;
+
+	if (!ec->pre_cursor)
+		ec->pre_cursor = ward_xcalloc(ec->npre ? ec->npre : 1, sizeof(*ec->pre_cursor));
+	j = ec->pre_cursor[i];
+	if (j > 0 && s->t[j - 1] >= ec->t) /* time went back: never in a range query, but */
+		j = lower_bound(s->t, s->n, ec->t);
+	while (j < s->n && s->t[j] < ec->t)
+		j++;
+	ec->pre_cursor[i] = j;
+	if (j == s->n || s->t[j] != ec->t)
+		return false;
+	*v = s->v[j];
+	return true;
+}
+
 static int eval_pre_vec(struct eval_ctx *ec, struct value *out, bool borrow) {
 	size_t i;
 
 	out->type = PROMQL_VECTOR;
 	for (i = 0; i < ec->npre; i++) {
 		const struct tsdb_series *s = &ec->pre[i];
-		size_t j = lower_bound(s->t, s->n, ec->t);
 		struct labels ls;
-		if (j == s->n || s->t[j] != ec->t)
+		double v;
+		if (!promql_pre_point(ec, i, &v))
 			continue;
 		if (borrow)
 			ls = s->labels;
@@ -1130,7 +1155,7 @@ static int eval_pre_vec(struct eval_ctx *ec, struct value *out, bool borrow) {
 			labels_init(&ls);
 			labels_copy(&ls, &s->labels);
 		}
-		promql_vec_push(&out->vec, &ls, s->v[j]);
+		promql_vec_push(&out->vec, &ls, v);
 	}
 	return 0;
 }

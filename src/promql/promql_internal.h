@@ -236,11 +236,25 @@ struct eval_ctx {
 	 * step), which that step starts its samples_loaded from; else NULL */
 	size_t *pre_loaded;
 	int64_t pre_start, pre_step;
+	size_t *pre_cursor; /* per pre series: its first point at or after the last step read */
+	/* An aggregation whose argument is pre_node, grouped once for all steps (aggregate.c):
+	 * the group of each pre series and the groups' labels, plus per-step scratch. */
+	const struct promql_expr *pre_agg;
+	size_t *pre_agg_of;
+	struct labels *pre_agg_ls;
+	size_t pre_agg_ng;
+	void *pre_agg_scratch;
 	enum promql_errtype etype;
 	struct ward_err *err;
 };
 
 void promql_vec_push(struct vec *v, struct labels *ls_moved, double val);
+/* The query's deadline and sample limit: 0, or -1 with the error set. */
+int promql_check_limits(struct eval_ctx *ec);
+/* The point of pre series i at ec->t (steps only move forward), or false. */
+bool promql_pre_point(struct eval_ctx *ec, size_t i, double *v);
+/* Frees what aggregate.c cached in ec for pre_agg. */
+void promql_pre_agg_free(struct eval_ctx *ec);
 void promql_vec_free(struct vec *v);
 void promql_value_free(struct value *v);
 void promql_series_free_all(struct tsdb_series *s, size_t n);
