@@ -2,13 +2,15 @@
  * (and so Prometheus) prints floats. Used by every place that writes a sample value in
  * JSON or text, which a range query does for each of its points: keep it cheap.
  *
- * Method: integers below 2^53 are exact in their own digits. Otherwise one printf gives the
- * 17 correctly rounded digits (which always read back); each shorter length p is tried by
+ * Method: integers below 2^53 are exact in their own digits. Otherwise the 17 correctly
+ * rounded digits (which always read back) come from 128-bit integer arithmetic for the
+ * usual magnitudes (1e-5 to 1e17) and from printf for the rest; each shorter length p is tried by
  * rounding those to p digits and checking that the result reads back as v, which for up
  * to 2^53 and 10^+-22 is one exact floating-point operation, not a strtod. A rounding tie
- * falls back to searching with printf and strtod. Invariant: the digits have no trailing
+ * that the exact digits cannot settle falls back to searching with printf and strtod. Invariant: the digits have no trailing
  * zeros and the first is not 0.
  */
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
@@ -67,6 +69,56 @@ static bool reads_back(uint64_t m, int q, double v)
 	return strtod(t, NULL) == v;
 }
 
+/* The 17 correctly rounded digits of v (ties to even, as printf) and the exponent of the
+ * first, exactly, with 128-bit integers: v = m * 2^-s, so v * 10^k = m * 10^k >> s with
+ * the remainder deciding the rounding. For 1e-5 <= v < 1e17 with a fraction (where the
+ * products fit); false otherwise, and the caller prints. */
+static bool digits17_exact(double v, char d[17], int *e, int *dir)
+{
+	int be;
+	double fr = frexp(v, &be);
+	uint64_t m = (uint64_t)ldexp(fr, 53);
+	int s = 53 - be;
+	if (s <= 0 || s > 120 || v < 1e-5 || v >= 1e17)
+		return false;
+	int e10 = (int)floor(log10(v));
+	const unsigned __int128 lo = (unsigned __int128)10000000000000000u, hi = lo * 10;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		int k = 16 - e10;
+		if (k < 0 || k > 21)
+			return false;
+		unsigned __int128 p10 = 1;
+		for (int i = 0; i < k; i++)
+			p10 *= 10;
+		unsigned __int128 prod = (unsigned __int128)m * p10;
+		unsigned __int128 q = prod >> s, rem = prod - (q << s);
+		unsigned __int128 half = (unsigned __int128)1 << (s - 1);
+		if (q >= hi) {
+			e10++;
+			continue;
+		}
+		*dir = rem == 0 ? 0 : 1; /* v is above the digits, or on them */
+		if (rem > half || (rem == half && (q & 1))) {
+			q++;
+			*dir = -1; /* below */
+		}
+		if (q < lo) {
+			e10--;
+			continue;
+		}
+		if (q == hi) { /* 99..9.5 rounded up: 1 and zeros, one place higher */
+			q = lo;
+			e10++;
+		}
+		uint64_t u = (uint64_t)q;
+		for (int i = 16; i >= 0; i--, u /= 10)
+			d[i] = (char)('0' + u % 10);
+		*e = e10;
+		return true;
+	}
+	return false;
+}
+
 int ward_dtoa_shortest(double v, char digits[WARD_DTOA_DIGITS], int *e10)
 {
 	char tmp[48], d[17];
@@ -94,39 +146,47 @@ int ward_dtoa_shortest(double v, char digits[WARD_DTOA_DIGITS], int *e10)
 	/* 17 digits always read back; a shorter candidate of p digits is those rounded to p
 	 * (the nearest p-digit decimal: if any p-digit decimal reads back, it does). A tie
 	 * (digit p is 5 and nothing follows) may hide which side v was on: search instead. */
-	snprintf(tmp, sizeof(tmp), "%.16e", v);
-	const char *p = tmp;
-	for (; *p && *p != 'e' && nd < 17; p++)
-		if (*p >= '0' && *p <= '9')
-			d[nd++] = *p;
-	while (*p && *p != 'e')
-		p++;
-	int e = atoi(p + (*p == 'e'));
+	int e, dir = 0; /* where v is from d: above 1, below -1, on it or unknown 0 */
+	if (!digits17_exact(v, d, &e, &dir)) {
+		dir = 0;
+		snprintf(tmp, sizeof(tmp), "%.16e", v);
+		const char *p = tmp;
+		for (; *p && *p != 'e' && nd < 17; p++)
+			if (*p >= '0' && *p <= '9')
+				d[nd++] = *p;
+		while (*p && *p != 'e')
+			p++;
+		e = atoi(p + (*p == 'e'));
+	}
 	int last = 16; /* index of the last nonzero digit of d */
 	while (last > 0 && d[last] == '0')
 		last--;
+	uint64_t prefix = 0; /* the first k digits of d */
 	for (int k = 1; k <= last; k++) { /* k digits */
-		uint64_t m = 0;
-		for (int i = 0; i < k; i++)
-			m = m * 10 + (uint64_t)(d[i] - '0');
+		prefix = prefix * 10 + (uint64_t)(d[k - 1] - '0');
+		/* Dropping digits k.. changes v by at least 0.0d_k of 10^(e-k+2); one half ulp is
+		 * below 1.2e-15 of 10^e, so for k <= 14 a candidate can only read back when d_k
+		 * is 0 (rounding down) or 9 (rounding up). Skip the rest without a check.
+		 * (Subnormals have fewer bits, so a wider ulp: always check them.) */
+		if (k <= 14 && d[k] != '0' && d[k] != '9' && v >= DBL_MIN)
+			continue;
+		uint64_t m = prefix;
 		int ek = e;
-		if (d[k] > '5' || (d[k] == '5' && k < last)) {
+		if (d[k] > '5' || (d[k] == '5' && (k < last || dir > 0))) {
 			m++;
 			if (m == (uint64_t)pow10_exact[k]) { /* 99.9 -> 100: one digit fewer */
 				m /= 10;
 				ek++;
 			}
-		} else if (d[k] == '5') {
+		} else if (d[k] == '5' && dir == 0) { /* a tie, or unknown: ask printf */
 			return shortest_by_search(v, digits, e10);
 		}
-		int nk = 0;
-		for (uint64_t t = m; t; t /= 10)
-			nk++;
-		if (!reads_back(m, ek - nk + 1, v))
+		if (!reads_back(m, ek - k + 1, v))
 			continue;
 		*e10 = ek;
-		for (int i = nk - 1; i >= 0; i--, m /= 10)
+		for (int i = k - 1; i >= 0; i--, m /= 10)
 			digits[i] = (char)('0' + m % 10);
+		int nk = k;
 		while (nk > 1 && digits[nk - 1] == '0')
 			nk--;
 		return nk;
