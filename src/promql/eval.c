@@ -104,22 +104,34 @@ void promql_sort_vec(struct vec *v) {
 		qsort(v->s, v->n, sizeof(v->s[0]), cmp_sample_labels);
 }
 
-bool promql_vec_has_dup_labels(const struct vec *v) {
-	struct strmap m = {0};
-	struct buf b = BUF_INIT;
-	bool dup = false;
+struct hashed {
+	uint64_t h;
 	size_t i;
+};
 
-	for (i = 0; i < v->n && !dup; i++) {
-		buf_reset(&b);
-		promql_labels_key(&v->s[i].ls, &b);
-		if (strmap_get(&m, b.data, b.len) != SIZE_MAX)
-			dup = true;
-		else
-			strmap_put(&m, b.data, b.len, i);
-	}
-	strmap_free(&m);
-	buf_free(&b);
+static int cmp_hashed(const void *a, const void *b) {
+	const struct hashed *x = a, *y = b;
+	return x->h < y->h ? -1 : x->h > y->h;
+}
+
+/* Equal label sets have equal hashes: sort the hashes and compare only neighbours whose
+ * hashes collide (no key strings, no map; this runs for every step's result). */
+bool promql_vec_has_dup_labels(const struct vec *v) {
+	struct hashed stackbuf[64], *hs;
+	bool dup = false;
+	size_t i, j;
+
+	if (v->n < 2)
+		return false;
+	hs = v->n <= 64 ? stackbuf : ward_xmalloc(v->n * sizeof(*hs));
+	for (i = 0; i < v->n; i++)
+		hs[i] = (struct hashed){labels_hash(&v->s[i].ls), i};
+	qsort(hs, v->n, sizeof(*hs), cmp_hashed);
+	for (i = 1; i < v->n && !dup; i++)
+		for (j = i; j > 0 && hs[j - 1].h == hs[i].h && !dup; j--)
+			dup = labels_equal(&v->s[hs[j - 1].i].ls, &v->s[hs[i].i].ls);
+	if (hs != stackbuf)
+		free(hs);
 	return dup;
 }
 
@@ -171,70 +183,61 @@ static uint64_t hash_bytes(const char *s, size_t n) {
 }
 
 void strmap_free(struct strmap *m) {
-	size_t i;
-
-	for (i = 0; i < m->cap; i++)
-		free(m->keys[i]);
-	free(m->keys);
-	free(m->vals);
+	free(m->slots);
+	free(m->arena);
 	memset(m, 0, sizeof(*m));
 }
 
-/* Keys are stored with a 8-byte length prefix so they may hold any bytes. */
-static bool key_eq(const char *stored, const char *key, size_t len) {
-	size_t sl;
-
-	memcpy(&sl, stored, sizeof(sl));
-	return sl == len && memcmp(stored + sizeof(sl), key, len) == 0;
+static bool slot_eq(const struct strmap *m, const struct strmap_slot *sl, uint64_t h,
+                    const char *key, size_t len) {
+	return sl->hash == h && sl->len == len && memcmp(m->arena + sl->off - 1, key, len) == 0;
 }
 
 size_t strmap_get(const struct strmap *m, const char *key, size_t len) {
+	uint64_t h;
 	size_t i;
 
 	if (m->cap == 0)
 		return SIZE_MAX;
-	for (i = hash_bytes(key, len) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
-		if (key_eq(m->keys[i], key, len))
-			return m->vals[i];
+	h = hash_bytes(key, len);
+	for (i = h & (m->cap - 1); m->slots[i].off; i = (i + 1) & (m->cap - 1))
+		if (slot_eq(m, &m->slots[i], h, key, len))
+			return m->slots[i].val;
 	return SIZE_MAX;
 }
 
 void strmap_put(struct strmap *m, const char *key, size_t len, size_t val) {
+	uint64_t h = hash_bytes(key, len);
 	size_t i;
-	char *k;
 
 	if ((m->n + 1) * 2 > m->cap) {
-		struct strmap nm = {0};
-		nm.cap = m->cap ? m->cap * 2 : 16;
-		nm.keys = ward_xcalloc(nm.cap, sizeof(char *));
-		nm.vals = ward_xcalloc(nm.cap, sizeof(size_t));
+		size_t ncap = m->cap ? m->cap * 2 : 16;
+		struct strmap_slot *ns = ward_xcalloc(ncap, sizeof(*ns));
 		for (i = 0; i < m->cap; i++) {
-			size_t sl, j;
-			if (!m->keys[i])
+			size_t j;
+			if (!m->slots[i].off)
 				continue;
-			memcpy(&sl, m->keys[i], sizeof(sl));
-			for (j = hash_bytes(m->keys[i] + sizeof(sl), sl) & (nm.cap - 1); nm.keys[j];
-			     j = (j + 1) & (nm.cap - 1))
+			for (j = m->slots[i].hash & (ncap - 1); ns[j].off; j = (j + 1) & (ncap - 1))
 				;
-			nm.keys[j] = m->keys[i];
-			nm.vals[j] = m->vals[i];
+			ns[j] = m->slots[i];
 		}
-		nm.n = m->n;
-		free(m->keys);
-		free(m->vals);
-		*m = nm;
+		free(m->slots);
+		m->slots = ns;
+		m->cap = ncap;
 	}
-	for (i = hash_bytes(key, len) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
-		if (key_eq(m->keys[i], key, len)) {
-			m->vals[i] = val;
+	for (i = h & (m->cap - 1); m->slots[i].off; i = (i + 1) & (m->cap - 1))
+		if (slot_eq(m, &m->slots[i], h, key, len)) {
+			m->slots[i].val = val;
 			return;
 		}
-	k = ward_xmalloc(sizeof(len) + len + 1);
-	memcpy(k, &len, sizeof(len));
-	memcpy(k + sizeof(len), key, len);
-	k[sizeof(len) + len] = 0;
-	m->keys[i] = k;
-	m->vals[i] = val;
+	if (m->alen + len + 1 > m->acap) {
+		m->acap = (m->alen + len + 1) * 2;
+		m->arena = ward_xrealloc(m->arena, m->acap);
+	}
+	if (len)
+		memcpy(m->arena + m->alen, key, len);
+	m->slots[i] = (struct strmap_slot){.hash = h, .off = m->alen + 1, .len = len, .val = val};
+	m->alen += len;
 	m->n++;
 }
 

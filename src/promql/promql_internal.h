@@ -279,10 +279,17 @@ void promql_sig(const struct labels *ls, char **names, size_t nnames, bool on, s
 void promql_labels_key(const struct labels *ls, struct buf *out);
 
 /* A tiny string -> index hash map for grouping. */
+struct strmap_slot {
+	uint64_t hash;
+	size_t off; /* key's offset in arena + 1; 0: empty */
+	size_t len, val;
+};
+/* Open addressing over hashed keys; the keys live in one arena (no allocation per key). */
 struct strmap {
-	char **keys;
-	size_t *vals;
+	struct strmap_slot *slots;
 	size_t cap, n;
+	char *arena;
+	size_t alen, acap;
 };
 void strmap_free(struct strmap *m);
 /* Returns the value for key, or SIZE_MAX when absent. */
