@@ -13,7 +13,7 @@ want_build=(
 want_test=(
   curl python3 prometheus wrk procps psmisc restic borgbackup time
   nginx postgresql redis-server monitoring-plugins-basic openssl prometheus-alertmanager
-  prometheus-node-exporter monit netdata systemd-journal-remote
+  prometheus-node-exporter monit netdata systemd-journal-remote exim4-daemon-light
 )
 
 pkgs=("${want_build[@]}")

@@ -351,6 +351,15 @@ static const struct conf_field smtp_fields[] = {
          .enum_names = tls_names,
          .defval = "try",
          .help = "none, try (STARTTLS when offered), starttls (required), tls"},
+        {.key = "ca_file",
+         .type = CONF_STR,
+         .offset = O(nc_smtp, ca_file),
+         .help = "PEM CA certificate(s) to trust for the mail server (else the system's)"},
+        {.key = "insecure_skip_verify",
+         .type = CONF_BOOL,
+         .offset = O(nc_smtp, insecure_skip_verify),
+         .defval = "false",
+         .help = "do not verify the mail server's certificate or host name (testing only)"},
         {0},
 };
 static const struct conf_schema smtp_schema = {

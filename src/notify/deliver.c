@@ -78,9 +78,10 @@ static json_t *email_spec(const struct nc_smtp *g, const struct nc_email *e, con
 	const char *user = e && e->auth_username ? e->auth_username : g->auth_username;
 	const char *pass = e && e->auth_password ? e->auth_password : g->auth_password;
 	int tls = e && e->tls != NFY_TLS_INHERIT ? e->tls : g->tls;
-	json_t *s = json_pack("{s:s?,s:s?,s:s,s:s?,s:s?,s:i,s:s,s:s}", "smarthost", host, "from",
-	                      from, "to", to, "user", user, "pass", pass, "tls", tls, "subject",
-	                      buf_cstr(&subj), "body", buf_cstr(&body));
+	json_t *s = json_pack("{s:s?,s:s?,s:s,s:s?,s:s?,s:i,s:s,s:s,s:s?,s:b}", "smarthost", host,
+	                      "from", from, "to", to, "user", user, "pass", pass, "tls", tls,
+	                      "subject", buf_cstr(&subj), "body", buf_cstr(&body), "ca_file",
+	                      g->ca_file, "insecure", (int)g->insecure_skip_verify);
 	buf_free(&subj);
 	buf_free(&body);
 	return s;
@@ -254,6 +255,13 @@ static void do_email(struct nfy_job *j, json_t *spec, int64_t timeout_ms) {
 		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	else if (tls == NFY_TLS_TRY)
 		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+	const char *ca = json_string_value(json_object_get(spec, "ca_file"));
+	if (ca)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	if (json_is_true(json_object_get(spec, "insecure"))) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
 	if (user)
 		curl_easy_setopt(c, CURLOPT_USERNAME, user);
 	if (pass)

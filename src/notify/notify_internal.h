@@ -131,6 +131,8 @@ struct nc_smtp {
 	char *auth_username;
 	char *auth_password;
 	int tls;
+	char *ca_file;             /* PEM CA bundle trusted for the server's certificate */
+	bool insecure_skip_verify; /* accept any certificate and host name (testing only) */
 };
 struct nc_conf {
 	char *external_url;
