@@ -289,28 +289,25 @@ static void h_series(struct http_req *req, struct http_resp *resp, void *arg)
 	json_t *seen = json_object();
 	json_t *out = json_array();
 	for (size_t i = 0; i < m.n; i++) {
-		struct tsdb_series *ss = NULL;
+		struct labels *ls = NULL;
 		size_t n = 0;
-		struct ward_err err;
-		ward_err_clear(&err);
-		if (tsdb_select(p->db, start, end, m.sets[i], m.lens[i], 0, 0, &ss, &n, &err) != 0) {
-			http_resp_error(resp, 422, "execution", "%s", err.msg);
-			json_decref(out);
-			json_decref(seen);
-			match_sets_free(&m);
-			return;
-		}
+		/* label sets only: no sample is read (Grafana lists series often) */
+		(void)tsdb_series_labels(p->db, start, end, m.sets[i], m.lens[i], &ls, &n);
 		for (size_t j = 0; j < n; j++) {
-			struct buf key = BUF_INIT;
-			labels_write(&key, &ss[j].labels);
-			if (!json_object_get(seen, buf_cstr(&key))) {
-				json_object_set_new(seen, buf_cstr(&key), json_true());
-				json_array_append_new(out, labels_json(&ss[j].labels));
+			bool fresh = true;
+			if (m.n > 1) { /* a set may match several match[] */
+				struct buf key = BUF_INIT;
+				labels_write(&key, &ls[j]);
+				fresh = !json_object_get(seen, buf_cstr(&key));
+				if (fresh)
+					json_object_set_new(seen, buf_cstr(&key), json_true());
+				buf_free(&key);
 			}
-			buf_free(&key);
+			if (fresh)
+				json_array_append_new(out, labels_json(&ls[j]));
+			labels_free(&ls[j]);
 		}
-		tsdb_series_free(ss, n);
-		free(ss);
+		free(ls);
 	}
 	json_decref(seen);
 	match_sets_free(&m);

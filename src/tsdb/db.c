@@ -761,6 +761,26 @@ out:
 	return 0;
 }
 
+int tsdb_series_labels(struct tsdb *db, int64_t mint, int64_t maxt, const struct matcher *ms,
+                       size_t nms, struct labels **out, size_t *n) {
+	size_t nc, k = 0;
+
+	pthread_rwlock_rdlock(&db->lock);
+	struct cand *c = collect(db, mint, maxt, 0, ms, nms, &nc);
+	struct labels *res = ward_xcalloc(nc ? nc : 1, sizeof(*res));
+	for (size_t i = 0; i < nc; i++) {
+		if (i && labels_equal(c[i].ls, c[i - 1].ls))
+			continue;
+		labels_init(&res[k]);
+		labels_copy(&res[k++], c[i].ls);
+	}
+	pthread_rwlock_unlock(&db->lock);
+	free(c);
+	*out = res;
+	*n = k;
+	return 0;
+}
+
 static int str_cmp(const void *a, const void *b) {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }

@@ -91,6 +91,11 @@ void tsdb_series_free(struct tsdb_series *s, size_t n); /* frees the contents of
 int tsdb_select(struct tsdb *db, int64_t mint, int64_t maxt, const struct matcher *ms,
 		size_t nms, int64_t step_hint_ms, size_t max_samples, struct tsdb_series **out,
 		size_t *n, struct ward_err *err);
+/* The label sets of the series tsdb_select would return, without reading a sample: a
+ * series counts when its chunks' time range meets [mint, maxt]. Sorted and unique; free each
+ * with labels_free and the array with free. */
+int tsdb_series_labels(struct tsdb *db, int64_t mint, int64_t maxt, const struct matcher *ms,
+		       size_t nms, struct labels **out, size_t *n);
 /* Downsampled reads (added by the tsdb implementation): with step_hint_ms >= 5m and a range
  * of at least 1 day (>= 1h and >= 30 days for the 1h resolution), the parts of the range
  * that downsampled blocks cover are read from them, and each window contributes exactly
