@@ -7,9 +7,10 @@
  * config reference, so a reload never changes a config under a worker; passphrases are
  * read per run and wiped, never logged. Sources: dir (backup_run_paths), postgres (pg_dump
  * -Fc streamed through a pipe, no temporary file), command (sh -c, its stdout), ward_state
- * (state.db copied with store_backup_to into a staging dir, plus <data_dir>/tsdb as it is:
- * its blocks are immutable; the WAL may be caught mid-append, which its replay tolerates
- * by checksum, and a block deleted by compaction meanwhile is only a "vanished" warning).
+ * (state.db copied with store_backup_to into a staging dir, and the time-series store as a
+ * tsdb_snapshot there: hard links to its blocks and sealed WAL segments taken under its
+ * lock, so the snapshot holds what was committed at one instant; <data_dir>/tsdb as it is
+ * only when the store is not open).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,7 @@
 #include "core/core.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "tsdb/tsdb.h"
 
 extern char **environ;
 
@@ -220,7 +222,7 @@ static int run_stream(struct work *w, struct backup_repo *r, struct backup_run_o
 
 static int run_ward_state(struct work *w, struct backup_repo *r, struct backup_run_opts *o,
                           struct backup_snapshot **snap, struct ward_err *err) {
-	char stage[4200], db[4300], tsdb[4200];
+	char stage[4200], db[4300], tsdb[4300];
 	struct stat st;
 	const char *paths[2];
 	size_t n = 0;
@@ -231,9 +233,18 @@ static int run_ward_state(struct work *w, struct backup_repo *r, struct backup_r
 	if (store_backup_to(D.ctx->store, db, err) != 0)
 		return BACKUP_ERR_SOURCE;
 	paths[n++] = db;
-	snprintf(tsdb, sizeof(tsdb), "%s/tsdb", D.ctx->data_dir);
-	if (stat(tsdb, &st) == 0 && S_ISDIR(st.st_mode))
+	if (D.ctx->tsdb) { /* a point-in-time copy, made of hard links */
+		snprintf(tsdb, sizeof(tsdb), "%s/tsdb", stage);
+		if (tsdb_snapshot(D.ctx->tsdb, tsdb, err) != 0) {
+			nftw(stage, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+			return BACKUP_ERR_SOURCE;
+		}
 		paths[n++] = tsdb;
+	} else {
+		snprintf(tsdb, sizeof(tsdb), "%s/tsdb", D.ctx->data_dir);
+		if (stat(tsdb, &st) == 0 && S_ISDIR(st.st_mode))
+			paths[n++] = tsdb;
+	}
 	static const char *const excl[] = {"/*/tsdb/quarantine"};
 	o->exclude = excl;
 	o->nexclude = 1;

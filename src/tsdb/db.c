@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/file.h>
@@ -779,6 +780,112 @@ int tsdb_series_labels(struct tsdb *db, int64_t mint, int64_t maxt, const struct
 	*out = res;
 	*n = k;
 	return 0;
+}
+
+/* ---- snapshots ---- */
+static int copy_file(const char *from, const char *to, struct ward_err *err) {
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	char buf[65536];
+	ssize_t n;
+
+	if (in < 0 || (out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		goto out;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			goto out;
+	rc = n < 0 ? -1 : 0;
+out:
+	if (rc < 0)
+		ward_err_set(err, "tsdb snapshot: cannot copy %s to %s: %s", from, to, strerror(errno));
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return rc;
+}
+
+static int link_or_copy(const char *from, const char *to, struct ward_err *err) {
+	if (link(from, to) == 0)
+		return 0;
+	if (errno != EXDEV && errno != EPERM && errno != EMLINK) {
+		ward_err_set(err, "tsdb snapshot: cannot link %s to %s: %s", from, to,
+		             strerror(errno));
+		return -1;
+	}
+	return copy_file(from, to, err);
+}
+
+/* Links every regular file of src (recursively) under dst, which is created. */
+static int link_tree(const char *src, const char *dst, struct ward_err *err) {
+	DIR *d = opendir(src);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d || mkdir(dst, 0700) < 0) {
+		ward_err_set(err, "tsdb snapshot: cannot read %s or create %s: %s", src, dst,
+		             strerror(errno));
+		if (d)
+			closedir(d);
+		return -1;
+	}
+	while (rc == 0 && (de = readdir(d))) {
+		char a[4096], b[4096];
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(a, sizeof(a), "%s/%s", src, de->d_name);
+		snprintf(b, sizeof(b), "%s/%s", dst, de->d_name);
+		if (lstat(a, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			rc = link_tree(a, b, err);
+		else if (S_ISREG(st.st_mode))
+			rc = link_or_copy(a, b, err);
+	}
+	closedir(d);
+	return rc;
+}
+
+int tsdb_snapshot(struct tsdb *db, const char *dir, struct ward_err *err) {
+	char path[4096], to[4096];
+	int rc = -1;
+
+	pthread_rwlock_wrlock(&db->lock);
+	snprintf(path, sizeof(path), "%s/blocks", dir);
+	if (ward_mkdir_p(path, 0700, err) < 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/wal", dir);
+	if (ward_mkdir_p(path, 0700, err) < 0)
+		goto out;
+	if (wal_cut(&db->wal, err) < 0)
+		goto out;
+	for (size_t i = 0; i < db->blocks.n; i++) {
+		const struct tsdb_block *b = db->blocks.v[i];
+		const char *base = strrchr(b->dir, '/');
+		snprintf(to, sizeof(to), "%s/blocks/%s", dir, base ? base + 1 : b->dir);
+		if (link_tree(b->dir, to, err) < 0)
+			goto out;
+	}
+	DIR *d = opendir(db->wal.dir);
+	struct dirent *de;
+	if (!d) {
+		ward_err_set(err, "tsdb snapshot: cannot read %s: %s", db->wal.dir, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+	while (rc == 0 && (de = readdir(d))) {
+		char *end;
+		unsigned long seg = strtoul(de->d_name, &end, 10);
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || *end || seg >= db->wal.seg)
+			continue; /* the new, empty segment is not part of the copy */
+		snprintf(path, sizeof(path), "%s/%s", db->wal.dir, de->d_name);
+		snprintf(to, sizeof(to), "%s/wal/%s", dir, de->d_name);
+		rc = link_or_copy(path, to, err);
+	}
+	closedir(d);
+out:
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
 }
 
 static int str_cmp(const void *a, const void *b) {

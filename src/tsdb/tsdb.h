@@ -96,6 +96,12 @@ int tsdb_select(struct tsdb *db, int64_t mint, int64_t maxt, const struct matche
  * with labels_free and the array with free. */
 int tsdb_series_labels(struct tsdb *db, int64_t mint, int64_t maxt, const struct matcher *ms,
 		       size_t nms, struct labels **out, size_t *n);
+/* A point-in-time copy of the store in dir (which must not exist): the WAL is cut so its
+ * earlier segments are complete, then every block and those segments are hard-linked
+ * (copied across file systems) under the db lock, so the copy holds exactly what was
+ * committed at that instant. Opening dir as a tsdb gives that state. Cheap: blocks and
+ * sealed segments never change, so links share their data. 0, or -1 with err. */
+int tsdb_snapshot(struct tsdb *db, const char *dir, struct ward_err *err);
 /* Downsampled reads (added by the tsdb implementation): with step_hint_ms >= 5m and a range
  * of at least 1 day (>= 1h and >= 30 days for the 1h resolution), the parts of the range
  * that downsampled blocks cover are read from them, and each window contributes exactly

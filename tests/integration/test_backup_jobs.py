@@ -127,6 +127,9 @@ def test_dir_job_on_schedule_snapshots_drills_fails_and_runs_manually_audited():
     ws = snapshots(repo, "ward_state")[-1]
     p = bk(repo, "ls", ws["id"], "--json", want=None)
     check(p.returncode == 0 and "state.db" in p.stdout, f"ward_state snapshot: {describe(p)}")
+    # the time-series store as a point-in-time snapshot: its sealed WAL segments (the
+    # self-scrape wrote some) and no half-written segment of the live store
+    check("tsdb/wal/" in p.stdout, f"tsdb WAL in the ward_state snapshot: {p.stdout[:2000]}")
     man = runs(w, job="ward_state")
     check(man and man[0]["trigger"] == "manual" and man[0]["ok"], f"ward_state runs: {man!r}")
     # A manual drill is audited too.

@@ -144,6 +144,46 @@ static void db_select_spans_head_and_blocks_after_forced_cut(void **state) {
 	tsdb_close(db);
 }
 
+/* A snapshot holds blocks and head exactly as committed when it was taken: later samples
+ * are not in it, and it opens as a store of its own (the backup of ward's state uses it). */
+static void db_snapshot_is_the_committed_state_at_that_instant(void **state) {
+	struct tsdb *db = open_db(0);
+	struct labels a;
+	struct ward_err err;
+	char snap[64], orig[64];
+	const int64_t t0 = 1700000000000LL, step = 15000;
+	mk(&a, "mem", "node", "h1");
+	for (int k = 0; k < 960; k++)
+		commit1(db, &a, t0 + k * step, k);
+	assert_int_equal(tsdb_maintain(db, true, &err), 0); /* into blocks */
+	for (int k = 960; k < 1000; k++)                     /* and some in the head */
+		commit1(db, &a, t0 + k * step, k);
+	snprintf(snap, sizeof(snap), "%.50s/snap", dir);
+	assert_int_equal(tsdb_snapshot(db, snap, &err), 0);
+	for (int k = 1000; k < 1100; k++) /* after the snapshot: not in it */
+		commit1(db, &a, t0 + k * step, k);
+	assert_int_equal(tsdb_maintain(db, true, &err), 0); /* compaction may replace blocks */
+	tsdb_close(db);
+	memcpy(orig, dir, sizeof(orig));
+	snprintf(dir, sizeof(dir), "%s", snap);
+	db = open_db(0);
+	struct tsdb_series *s;
+	size_t n = sel(db, "mem", INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(n, 1);
+	assert_int_equal(s[0].n, 1000);
+	for (int k = 0; k < 1000; k++)
+		assert_true(s[0].t[k] == t0 + k * step && s[0].v[k] == k);
+	free_sel(s, n);
+	tsdb_close(db);
+	memcpy(dir, orig, sizeof(orig));
+	db = open_db(0); /* the original has all of it */
+	n = sel(db, "mem", INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s[0].n, 1100);
+	free_sel(s, n);
+	labels_free(&a);
+	tsdb_close(db);
+}
+
 static void db_out_of_order_window_accepts_recent_and_counts_old(void **state) {
 	struct tsdb *db = open_db(60000);
 	struct labels a;
@@ -391,6 +431,8 @@ int main(void) {
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                db_out_of_order_window_accepts_recent_and_counts_old, setup, teardown),
+	        cmocka_unit_test_setup_teardown(db_snapshot_is_the_committed_state_at_that_instant,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(db_without_window_rejects_any_older_sample, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(db_keeps_stale_markers_bit_for_bit, setup,
