@@ -40,11 +40,9 @@ static int on_series(void *arg, const struct labels *ls, const int64_t *t, const
 		     size_t n)
 {
 	struct write_ctx *w = arg;
-	for (size_t i = 0; i < n; i++) {
-		if (tsdb_append(w->app, ls, t[i], v[i], w->err) != 0)
-			return -1;
-		w->samples++;
-	}
+	if (tsdb_append_n(w->app, ls, t, v, n, w->err) != 0)
+		return -1;
+	w->samples += n;
 	return 0;
 }
 

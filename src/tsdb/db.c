@@ -80,6 +80,8 @@ struct staged {
 	struct labels ls; /* empty when ref is set */
 	uint64_t hash;
 	uint32_t ref; /* a head series that existed at append time (pinned), else 0 */
+	size_t same_as; /* for a new series' later samples: index + 1 of the entry with its
+	                 * labels (theirs stay empty), else 0 */
 	int64_t t;
 	double v;
 };
@@ -445,39 +447,53 @@ struct tsdb_appender *tsdb_appender_new(struct tsdb *db) {
 	return a;
 }
 
-int tsdb_append(struct tsdb_appender *a, const struct labels *ls, int64_t t_ms, double v,
-                struct ward_err *err) {
+int tsdb_append_n(struct tsdb_appender *a, const struct labels *ls, const int64_t *t_ms,
+                  const double *v, size_t n, struct ward_err *err) {
 	const char *why = tsdb_labels_invalid(ls);
 	if (why) {
 		ward_err_set(err, "tsdb: invalid label set: %s", why);
 		return -1;
 	}
-	if (a->n == a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 16;
+	if (n == 0)
+		return 0;
+	if (a->n + n > a->cap) {
+		while (a->n + n > a->cap)
+			a->cap = a->cap ? a->cap * 2 : 16;
 		a->v = ward_xrealloc(a->v, a->cap * sizeof(*a->v));
 	}
-	struct staged *s = &a->v[a->n++];
 	struct tsdb *db = a->db;
-	labels_init(&s->ls);
-	s->hash = labels_hash(ls);
-	s->ref = 0;
-	s->t = t_ms;
-	s->v = v;
+	uint64_t hash = labels_hash(ls);
+	uint32_t ref = 0;
 	/* Most samples belong to series the head has: stage their ref, not a copy of the labels
 	 * (a copy is a few dozen small allocations). */
 	pthread_rwlock_rdlock(&db->series_lock);
-	const struct head_series *hs = head_by_labels(&db->head, ls, s->hash);
+	const struct head_series *hs = head_by_labels(&db->head, ls, hash);
 	if (hs) {
-		s->ref = hs->ref;
+		ref = hs->ref;
 		if (!a->pinned) {
 			atomic_fetch_add(&db->pins, 1);
 			a->pinned = true;
 		}
 	}
 	pthread_rwlock_unlock(&db->series_lock);
-	if (!s->ref)
-		labels_copy(&s->ls, ls);
+	size_t first = a->n;
+	for (size_t k = 0; k < n; k++) {
+		struct staged *s = &a->v[a->n++];
+		labels_init(&s->ls);
+		s->hash = hash;
+		s->ref = ref;
+		s->same_as = !ref && k ? first + 1 : 0;
+		s->t = t_ms[k];
+		s->v = v[k];
+	}
+	if (!ref)
+		labels_copy(&a->v[first].ls, ls);
 	return 0;
+}
+
+int tsdb_append(struct tsdb_appender *a, const struct labels *ls, int64_t t_ms, double v,
+                struct ward_err *err) {
+	return tsdb_append_n(a, ls, &t_ms, &v, 1, err);
 }
 
 void tsdb_rollback(struct tsdb_appender *a) {
@@ -514,6 +530,11 @@ int tsdb_commit(struct tsdb_appender *a, size_t *rejected, struct ward_err *err)
 		if (s->ref) { /* pinned since tsdb_append: still there */
 			ser[i] = head_by_ref(&db->head, s->ref);
 			refs[i] = s->ref;
+			continue;
+		}
+		if (s->same_as) { /* a later sample of a series staged just before */
+			refs[i] = refs[s->same_as - 1];
+			ser[i] = ser[s->same_as - 1];
 			continue;
 		}
 		ser[i] = head_by_labels(&db->head, &s->ls, s->hash);

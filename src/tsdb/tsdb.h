@@ -66,6 +66,10 @@ struct tsdb_appender *tsdb_appender_new(struct tsdb *db);
  * duplicate) happen at commit and are counted, not errors. */
 int tsdb_append(struct tsdb_appender *a, const struct labels *ls, int64_t t_ms, double v,
 		struct ward_err *err);
+/* tsdb_append of n samples of one series: its labels are checked, hashed and looked up
+ * once (remote_write delivers a series' samples together). */
+int tsdb_append_n(struct tsdb_appender *a, const struct labels *ls, const int64_t *t_ms,
+		  const double *v, size_t n, struct ward_err *err);
 /* Writes the batch to the WAL (durable per policy), applies it, frees the appender.
  * Returns 0 (then *rejected, if not NULL, holds how many samples were refused), or -1 with
  * err (disk full, I/O error): nothing of the batch is applied. */

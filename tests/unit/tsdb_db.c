@@ -184,6 +184,44 @@ static void db_snapshot_is_the_committed_state_at_that_instant(void **state) {
 	tsdb_close(db);
 }
 
+/* tsdb_append_n stages a series' samples together, for a new series (labels kept once) and
+ * for one the head has, in one batch with other series; all of them read back. */
+static void db_append_n_new_and_known_series_in_one_batch(void **state) {
+	struct tsdb *db = open_db(0);
+	struct labels a, b;
+	struct ward_err err;
+	const int64_t t0 = 1700000000000LL;
+	int64_t ts[8];
+	double vs[8];
+	mk(&a, "req", "api", "h1");
+	mk(&b, "req", "api", "h2");
+	commit1(db, &a, t0 - 1000, -1); /* a is known, b is new */
+	for (int k = 0; k < 8; k++) {
+		ts[k] = t0 + k * 1000;
+		vs[k] = k;
+	}
+	struct tsdb_appender *ap = tsdb_appender_new(db);
+	assert_int_equal(tsdb_append_n(ap, &b, ts, vs, 8, &err), 0);
+	assert_int_equal(tsdb_append_n(ap, &a, ts, vs, 8, &err), 0);
+	assert_int_equal(tsdb_append_n(ap, &b, ts, vs, 0, &err), 0);
+	size_t rej = 9;
+	assert_int_equal(tsdb_commit(ap, &rej, &err), 0);
+	assert_int_equal(rej, 0);
+	tsdb_close(db); /* and through the WAL */
+	db = open_db(0);
+	struct tsdb_series *s;
+	size_t n = sel(db, "req", INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(n, 2);
+	assert_int_equal(s[0].n, 9); /* h1: the earlier sample and the batch */
+	assert_int_equal(s[1].n, 8);
+	for (int k = 0; k < 8; k++)
+		assert_true(s[1].t[k] == ts[k] && s[1].v[k] == k);
+	free_sel(s, n);
+	labels_free(&a);
+	labels_free(&b);
+	tsdb_close(db);
+}
+
 static void db_out_of_order_window_accepts_recent_and_counts_old(void **state) {
 	struct tsdb *db = open_db(60000);
 	struct labels a;
@@ -432,6 +470,8 @@ int main(void) {
 	        cmocka_unit_test_setup_teardown(
 	                db_out_of_order_window_accepts_recent_and_counts_old, setup, teardown),
 	        cmocka_unit_test_setup_teardown(db_snapshot_is_the_committed_state_at_that_instant,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(db_append_n_new_and_known_series_in_one_batch,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(db_without_window_rejects_any_older_sample, setup,
 	                                        teardown),
