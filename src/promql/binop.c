@@ -142,12 +142,14 @@ static int set_op(const struct promql_expr *e, struct value *l, struct value *r,
 	return 0;
 }
 
-static void result_metric(const struct promql_expr *e, const struct labels *lhs,
+/* The output labels of a match: lhs (the "many" side's labels, moved: each of its series
+ * makes at most one output) as the operator and matching clauses shape them. */
+static void result_metric(const struct promql_expr *e, struct labels *lhs,
                           const struct labels *rhs, struct labels *out) {
 	size_t i, j;
 
-	labels_init(out);
-	labels_copy(out, lhs);
+	*out = *lhs;
+	labels_init(lhs);
 	if (drops_name(e->op) || e->return_bool)
 		promql_labels_drop_name(out);
 	if (e->card == CARD_ONE_TO_ONE) {
