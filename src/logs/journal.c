@@ -50,11 +50,7 @@ struct logs_journal {
 	bool dirty;        /* cursor moved since the last write */
 	struct logs_fields scratch;
 	/* the group of entries being batched into one store append (one label set) */
-	struct labels glabels;
-	struct buf garena;
-	size_t *goff, *glen;
-	int64_t *gts;
-	size_t gn, gcap;
+	struct logs_batch batch;
 	char *gcursor;       /* the cursor of the group's last entry */
 	struct buf nul_free; /* scratch: a MESSAGE with its NUL bytes written as \x00 */
 };
@@ -232,24 +228,8 @@ static char *cursor_load(const char *path) {
 /* ---- batching ---- */
 
 static void group_flush(struct logs_journal *jr) {
-	if (!jr->gn)
+	if (!logs_batch_flush(jr->m, &jr->batch, "journal", "logs: journal entries not stored"))
 		return;
-	struct logs_entry *e = ward_xmalloc(jr->gn * sizeof(*e));
-	for (size_t i = 0; i < jr->gn; i++)
-		e[i] = (struct logs_entry){.ts_ns = jr->gts[i],
-		                           .line = jr->garena.data + jr->goff[i],
-		                           .len = jr->glen[i]};
-	struct ward_err err;
-	ward_err_clear(&err);
-	if (logs_store_append(jr->m->store, &jr->glabels, e, jr->gn, false, &err) != 0) {
-		logs_count_dropped(jr->m, "store_error", (double)jr->gn);
-		ward_log(LOG_WARN, "logs: journal entries not stored", "error", err.msg, NULL);
-	} else {
-		logs_count(jr->m, "journal", (double)jr->gn);
-	}
-	free(e);
-	jr->gn = 0;
-	buf_reset(&jr->garena);
 	/* Stored (or given up on, as the other sources do): the cursor moves past them. */
 	free(jr->cursor);
 	jr->cursor = jr->gcursor;
@@ -317,21 +297,10 @@ static bool entry(struct logs_journal *jr) {
 	field_label(jr, &ls, "unit", "_SYSTEMD_UNIT");
 	field_label(jr, &ls, "host", "_HOSTNAME");
 	field_label(jr, &ls, "level", "PRIORITY");
-	if (jr->gn && !labels_equal(&ls, &jr->glabels))
+	if (logs_batch_other_stream(&jr->batch, &ls))
 		group_flush(jr);
-	if (!jr->gn)
-		labels_copy(&jr->glabels, &ls);
+	logs_batch_add(&jr->batch, &ls, msg, mlen, ts);
 	labels_free(&ls);
-	if (jr->gn == jr->gcap) {
-		jr->gcap = jr->gcap ? jr->gcap * 2 : 256;
-		jr->goff = ward_xrealloc(jr->goff, jr->gcap * sizeof(size_t));
-		jr->glen = ward_xrealloc(jr->glen, jr->gcap * sizeof(size_t));
-		jr->gts = ward_xrealloc(jr->gts, jr->gcap * sizeof(int64_t));
-	}
-	jr->goff[jr->gn] = jr->garena.len;
-	jr->glen[jr->gn] = mlen;
-	jr->gts[jr->gn++] = ts;
-	buf_append(&jr->garena, msg, mlen);
 	return true;
 }
 
@@ -360,15 +329,15 @@ static int drain(struct logs_journal *jr) {
 		char *cur = NULL;
 		if (sd_journal_get_cursor(jr->j, &cur) < 0)
 			cur = NULL;
-		size_t before = jr->garena.len;
+		size_t before = jr->batch.arena.len;
 		entry(jr);
-		bytes += jr->garena.len >= before ? jr->garena.len - before : 0;
+		bytes += jr->batch.arena.len >= before ? jr->batch.arena.len - before : 0;
 		if (cur) {
 			free(jr->gcursor);
 			jr->gcursor = cur;
 		}
 	}
-	if (jr->gn) {
+	if (jr->batch.n) {
 		group_flush(jr);
 	} else if (jr->gcursor) { /* only entries without MESSAGE: still move past them */
 		free(jr->cursor);
@@ -413,12 +382,8 @@ static void journal_free(struct logs_journal *jr) {
 		sd_journal_close(jr->j);
 	logs_pipeline_free(&jr->pipe);
 	logs_fields_free(&jr->scratch);
-	labels_free(&jr->glabels);
-	buf_free(&jr->garena);
+	logs_batch_free(&jr->batch);
 	buf_free(&jr->nul_free);
-	free(jr->goff);
-	free(jr->glen);
-	free(jr->gts);
 	free(jr->gcursor);
 	free(jr->cursor);
 	free(jr->skip_cursor);
@@ -511,7 +476,7 @@ struct logs_journal *logs_journal_start(struct logs_mod *m, const struct logs_jo
 	jr->max_line = max_line;
 	jr->cursor_path = ward_strdup(cursor_path);
 	atomic_init(&jr->stop, false);
-	labels_init(&jr->glabels);
+	logs_batch_init(&jr->batch);
 	logs_journal_file_conf(c, &fc);
 	if (logs_pipeline_init(&jr->pipe, &fc, err) != 0)
 		goto fail;

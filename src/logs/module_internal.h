@@ -159,6 +159,26 @@ void logs_api_register(struct logs_mod *m);
 void logs_count(struct logs_mod *m, const char *source, double n);
 void logs_count_dropped(struct logs_mod *m, const char *reason, double n);
 
+/* A run of lines of one stream, stored with one logs_store_append (batch.c; used by the
+ * file tailer and the journal reader). */
+struct logs_batch {
+	struct labels labels; /* the stream of every line in the batch */
+	struct buf arena;     /* the lines, back to back */
+	size_t *off, *len;
+	int64_t *ts;
+	size_t n, cap;
+};
+void logs_batch_init(struct logs_batch *b);
+void logs_batch_free(struct logs_batch *b);
+/* True when ls is not the batch's stream (and the batch holds lines): flush before adding. */
+bool logs_batch_other_stream(const struct logs_batch *b, const struct labels *ls);
+void logs_batch_add(struct logs_batch *b, const struct labels *ls, const char *line, size_t len,
+                    int64_t ts_ns);
+/* Stores the batch (counted as received from source, or dropped with the warning what when
+ * the store refuses) and empties it. Returns how many lines it held. */
+size_t logs_batch_flush(struct logs_mod *m, struct logs_batch *b, const char *source,
+                        const char *what);
+
 struct logs_syslog *logs_syslog_start(struct logs_mod *m, uv_loop_t *loop,
                                       const struct logs_syslog_conf *c, struct ward_err *err);
 void logs_syslog_stop(struct logs_syslog *s); /* closes handles; the loop frees them */

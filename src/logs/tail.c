@@ -79,33 +79,13 @@ struct logs_tailer {
 	bool dirty;
 	struct logs_fields scratch;
 	/* the group of lines being batched into one store append */
-	struct labels glabels;
-	struct buf garena;
-	size_t *goff, *glen;
-	int64_t *gts;
-	size_t gn, gcap;
+	struct logs_batch batch;
 };
 
 /* ---- batching ---- */
 
 static void group_flush(struct logs_tailer *t) {
-	if (!t->gn)
-		return;
-	struct logs_entry *e = ward_xmalloc(t->gn * sizeof(*e));
-	for (size_t i = 0; i < t->gn; i++)
-		e[i] = (struct logs_entry){
-		        .ts_ns = t->gts[i], .line = t->garena.data + t->goff[i], .len = t->glen[i]};
-	struct ward_err err;
-	ward_err_clear(&err);
-	if (logs_store_append(t->m->store, &t->glabels, e, t->gn, false, &err) != 0) {
-		logs_count_dropped(t->m, "store_error", (double)t->gn);
-		ward_log(LOG_WARN, "logs: file lines not stored", "error", err.msg, NULL);
-	} else {
-		logs_count(t->m, "file", (double)t->gn);
-	}
-	free(e);
-	t->gn = 0;
-	buf_reset(&t->garena);
+	logs_batch_flush(t->m, &t->batch, "file", "logs: file lines not stored");
 }
 
 static void emit(struct logs_tailer *t, struct tfile *f, const char *line, size_t len) {
@@ -115,22 +95,11 @@ static void emit(struct logs_tailer *t, struct tfile *f, const char *line, size_
 	logs_pipeline_apply(&t->pipes[f->src], line, len, ward_now_ms() * 1000000, &ls, &ts,
 	                    &t->scratch);
 	labels_set(&ls, "filename", f->path);
-	if (t->gn && !labels_equal(&ls, &t->glabels))
+	if (logs_batch_other_stream(&t->batch, &ls))
 		group_flush(t);
-	if (!t->gn)
-		labels_copy(&t->glabels, &ls);
+	logs_batch_add(&t->batch, &ls, line, len, ts);
 	labels_free(&ls);
-	if (t->gn == t->gcap) {
-		t->gcap = t->gcap ? t->gcap * 2 : 256;
-		t->goff = ward_xrealloc(t->goff, t->gcap * sizeof(size_t));
-		t->glen = ward_xrealloc(t->glen, t->gcap * sizeof(size_t));
-		t->gts = ward_xrealloc(t->gts, t->gcap * sizeof(int64_t));
-	}
-	t->goff[t->gn] = t->garena.len;
-	t->glen[t->gn] = len;
-	t->gts[t->gn++] = ts;
-	buf_append(&t->garena, line, len);
-	if (t->garena.len >= (4u << 20))
+	if (t->batch.arena.len >= (4u << 20))
 		group_flush(t);
 }
 
@@ -498,7 +467,7 @@ struct logs_tailer *logs_tailer_start(struct logs_mod *m, uv_loop_t *loop,
 	t->globs = ward_xcalloc(n, sizeof(char *));
 	t->start_at = ward_xcalloc(n, sizeof(int));
 	t->offsets_path = ward_strdup(offsets_path);
-	labels_init(&t->glabels);
+	logs_batch_init(&t->batch);
 	for (size_t i = 0; i < n; i++) {
 		if (logs_pipeline_init(&t->pipes[i], &files[i], err) != 0) {
 			for (size_t k = 0; k < i; k++)
@@ -568,11 +537,7 @@ static void tailer_free(struct logs_tailer *t) {
 	free(t->dirs);
 	free(t->offsets_path);
 	logs_fields_free(&t->scratch);
-	labels_free(&t->glabels);
-	buf_free(&t->garena);
-	free(t->goff);
-	free(t->glen);
-	free(t->gts);
+	logs_batch_free(&t->batch);
 	free(t);
 }
 
