@@ -64,6 +64,20 @@ void http_client_set_ca_file(const char *path)
 	ca_file = path;
 }
 
+/* A fresh libcurl handle (the library initialised once), or NULL with out's error set. */
+static CURL *client_handle(struct http_client_resp *out) {
+	pthread_once(&client_once, client_global_init);
+	if (client_global_rc != CURLE_OK) {
+		client_fail(out, "cannot initialise libcurl: %s",
+		            curl_easy_strerror(client_global_rc));
+		return NULL;
+	}
+	CURL *h = curl_easy_init();
+	if (!h)
+		client_fail(out, "%s", "cannot initialise a libcurl handle (out of memory?)");
+	return h;
+}
+
 int http_client_do(const char *method, const char *url, const char *token, const char *content_type,
                    const char *body, size_t body_len, int64_t timeout_ms,
                    struct http_client_resp *out) {
@@ -85,17 +99,9 @@ int http_client_do(const char *method, const char *url, const char *token, const
 		client_fail(out, "%s", "http_client_do: method and url are required");
 		return -1;
 	}
-	pthread_once(&client_once, client_global_init);
-	if (client_global_rc != CURLE_OK) {
-		client_fail(out, "cannot initialise libcurl: %s",
-		            curl_easy_strerror(client_global_rc));
+	h = client_handle(out);
+	if (!h)
 		return -1;
-	}
-	h = curl_easy_init();
-	if (!h) {
-		client_fail(out, "%s", "cannot initialise a libcurl handle (out of memory?)");
-		return -1;
-	}
 	if (timeout_ms <= 0)
 		timeout_ms = HTTP_CLIENT_DEFAULT_TIMEOUT_MS;
 
@@ -238,17 +244,9 @@ int http_client_stream(const char *url, const char *token, const char *accept,
 		client_fail(out, "%s", "http_client_stream: url and on_data are required");
 		return -1;
 	}
-	pthread_once(&client_once, client_global_init);
-	if (client_global_rc != CURLE_OK) {
-		client_fail(out, "cannot initialise libcurl: %s",
-		            curl_easy_strerror(client_global_rc));
+	h = client_handle(out);
+	if (!h)
 		return -1;
-	}
-	h = curl_easy_init();
-	if (!h) {
-		client_fail(out, "%s", "cannot initialise a libcurl handle (out of memory?)");
-		return -1;
-	}
 	if (idle_timeout_ms <= 0)
 		idle_timeout_ms = HTTP_CLIENT_DEFAULT_TIMEOUT_MS;
 	sink.h = h;
