@@ -340,13 +340,16 @@ static void tail_stream_start(struct http_req *req, struct http_resp *resp, stru
 	http_resp_stream(req, resp, "application/x-ndjson", tail_produce, tail_free, ts);
 }
 
-/* Long-poll tail: lines with since < ts <= now; waits up to `wait` for some to arrive. */
+/* Long-poll tail: lines with since < ts <= now; waits up to `wait` for some to arrive.
+ * Without since, the tail starts with the current millisecond: timestamps here have
+ * millisecond resolution, so a line stored in the same millisecond as the request would
+ * otherwise be missed (ts == since is "already seen"). */
 static void h_tail(struct http_req *req, struct http_resp *resp, void *arg) {
 	struct logs_mod *m = arg;
 	struct logs_query_opts o;
 	int64_t since, wait_ns;
 	if (common_opts(req, resp, &o) != 0 ||
-	    time_param(req, "since", now_ns(), &since, resp) != 0 ||
+	    time_param(req, "since", now_ns() - 1, &since, resp) != 0 ||
 	    dur_param(req, "wait", 10000000000LL, &wait_ns, resp) != 0)
 		return;
 	struct logs_query *q = parse_param(req, resp);
