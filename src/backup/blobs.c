@@ -581,7 +581,8 @@ int backup_snapshots(struct backup_repo *r, struct backup_snapshot **out, size_t
 		snprintf(v[k].id, sizeof(v[k].id), "%s", names[i]);
 		k++;
 	}
-	qsort(v, k, sizeof(*v), snap_cmp);
+	if (k > 1)
+		qsort(v, k, sizeof(*v), snap_cmp);
 	*out = v;
 	*n = k;
 	backup_names_free(names, nn);

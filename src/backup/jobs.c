@@ -534,7 +534,8 @@ int backup_forget_job(struct backup_repo *r, const char *job, const struct backu
 	for (size_t i = 0; i < n; i++)
 		if (ward_streq(v[i].job, job))
 			mine[k++] = &v[i];
-	qsort(mine, k, sizeof(*mine), cmp_newest);
+	if (k > 1)
+		qsort(mine, k, sizeof(*mine), cmp_newest);
 	times = ward_xcalloc(k + 1, sizeof(*times));
 	keep = ward_xcalloc(k + 1, sizeof(*keep));
 	for (size_t i = 0; i < k; i++)

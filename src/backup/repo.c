@@ -515,7 +515,8 @@ int backup_key_list(struct backup_repo *r, struct backup_key_info **out, size_t 
 		json_decref(o);
 	}
 	buf_free(&txt);
-	qsort(v, nn, sizeof(*v), key_info_cmp);
+	if (nn > 1)
+		qsort(v, nn, sizeof(*v), key_info_cmp);
 	backup_names_free(names, nn);
 	*out = v;
 	*n = nn;

@@ -153,7 +153,8 @@ static void print_streams(json_t *data, bool newest_first, bool ndjson, int64_t 
 				n--;
 		}
 	}
-	qsort(lines, n, sizeof(*lines), line_cmp);
+	if (n > 1)
+		qsort(lines, n, sizeof(*lines), line_cmp);
 	for (size_t k = 0; k < n; k++) {
 		struct line *l = &lines[newest_first ? n - 1 - k : k];
 		int64_t ns = strtoll(l->ts, NULL, 10);

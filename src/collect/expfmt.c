@@ -728,7 +728,8 @@ static int emit(struct parser *p, double v, bool has_t, int64_t t) {
 		p->lv[i].name = p->scratch.data + p->lb[i].name_off;
 		p->lv[i].value = p->scratch.data + p->lb[i].val_off;
 	}
-	qsort(p->lv, p->nlb, sizeof(*p->lv), label_cmp);
+	if (p->nlb > 1)
+		qsort(p->lv, p->nlb, sizeof(*p->lv), label_cmp);
 	for (size_t i = 0; i < p->nlb; i++) {
 		if (i + 1 < p->nlb && strcmp(p->lv[i].name, p->lv[i + 1].name) == 0)
 			return perr(p, COLLECT_ESYNTAX, "label '%s' appears twice in one sample",

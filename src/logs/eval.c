@@ -280,7 +280,8 @@ static void series_sort(struct series *s) {
 	} *p = ward_xmalloc(s->n * sizeof(*p));
 	for (size_t i = 0; i < s->n; i++)
 		p[i] = (struct pair){s->ts[i], s->bytes[i]};
-	qsort(p, s->n, sizeof(*p), cmp_i64); /* ts is the first member */
+	if (s->n > 1)
+		qsort(p, s->n, sizeof(*p), cmp_i64); /* ts is the first member */
 	for (size_t i = 0; i < s->n; i++) {
 		s->ts[i] = p[i].ts;
 		s->bytes[i] = p[i].b;

@@ -347,11 +347,13 @@ static void names_or_values(struct http_req *req, struct http_resp *resp, struct
 			return;
 		}
 		all = ward_xrealloc(all, (nall + n + 1) * sizeof(*all));
-		memcpy(all + nall, v, n * sizeof(*v));
+		if (n)
+			memcpy(all + nall, v, n * sizeof(*v));
 		nall += n;
 		free(v);
 	}
-	qsort(all, nall, sizeof(*all), cmp_str);
+	if (nall > 1)
+		qsort(all, nall, sizeof(*all), cmp_str);
 	json_t *out = json_array();
 	for (size_t i = 0; i < nall; i++)
 		if (i == 0 || strcmp(all[i], all[i - 1]) != 0)

@@ -68,7 +68,8 @@ double promql_quantile(double q, double *v, size_t n) {
 		return -INFINITY;
 	if (q > 1)
 		return INFINITY;
-	qsort(v, n, sizeof(v[0]), cmp_double_nan_first);
+	if (n > 1)
+		qsort(v, n, sizeof(v[0]), cmp_double_nan_first);
 	rank = q * (double)(n - 1);
 	lo = fmax(0, floor(rank));
 	hi = fmin((double)n - 1, lo + 1);
