@@ -208,6 +208,7 @@ int scrape_series_set_stale(struct scrape_series_set *prev, const struct labels 
 
 struct sink_ctx {
 	const struct scrape_process_opts *o;
+	struct tsdb *db;
 	struct tsdb_appender *app;
 	struct scrape_series_set *cur, *prev;
 	struct labels scratch; /* owned copy, only when metric relabeling runs */
@@ -217,6 +218,16 @@ struct sink_ctx {
 	size_t post, added;
 	struct ward_err *err;
 };
+
+/* # HELP / # TYPE / # UNIT lines: the target's metadata, for /api/v1/metadata. */
+static int on_meta(void *arg, enum collect_meta_kind kind, const char *family, const char *text) {
+	struct sink_ctx *s = arg;
+	enum tsdb_meta_field f = kind == COLLECT_META_TYPE   ? TSDB_META_TYPE
+	                         : kind == COLLECT_META_UNIT ? TSDB_META_UNIT
+	                                                     : TSDB_META_HELP;
+	tsdb_metadata_set(s->db, family, f, text);
+	return 0;
+}
 
 static bool has_name(const struct labels *ls, const char *name) {
 	return labels_get(ls, name) != NULL;
@@ -337,7 +348,7 @@ void scrape_process(struct tsdb *db, const struct scrape_process_opts *o, const 
 	struct scrape_series_set *cur = scrape_series_set_new();
 	struct tsdb_appender *app = tsdb_appender_new(db);
 	struct sink_ctx s = {
-	        .o = o, .app = app, .cur = cur, .prev = prev, .now = t_ms, .err = &err};
+	        .o = o, .db = db, .app = app, .cur = cur, .prev = prev, .now = t_ms, .err = &err};
 	labels_init(&s.scratch);
 	for (size_t i = 0; i < prev->n; i++)
 		prev->e[i].seen = false;
@@ -346,7 +357,7 @@ void scrape_process(struct tsdb *db, const struct scrape_process_opts *o, const 
 		collect_parse_limits_default(&lim);
 		if (o->line_limit)
 			lim.max_line_bytes = o->line_limit;
-		struct collect_sample_sink sink = {.sample = on_sample, .arg = &s};
+		struct collect_sample_sink sink = {.sample = on_sample, .meta = on_meta, .arg = &s};
 		struct collect_parse_stats st;
 		enum collect_format fmt =
 		        o->content_type ? collect_format_from_content_type(o->content_type,

@@ -390,9 +390,30 @@ static void h_label_values(struct http_req *req, struct http_resp *resp, void *a
 
 static void h_metadata(struct http_req *req, struct http_resp *resp, void *arg)
 {
-	/* Metric metadata (HELP/TYPE) is not kept by the store yet: an empty map is what
-	 * Prometheus answers when it knows none. */
-	http_resp_json(resp, 200, "{}");
+	/* What scrapes and remote_write reported (tsdb_metadata_*), in Prometheus' shape:
+	 * {"name": [{"type", "help", "unit"}]}; metric= one family, limit= at most that many. */
+	struct promapi *p = arg;
+	const char *lim = http_param(req, "limit"), *metric = http_param(req, "metric");
+	long limit = 0;
+	if (lim && *lim) {
+		char *end;
+		limit = strtol(lim, &end, 10);
+		if (*end) {
+			http_resp_error(resp, 400, "bad_data",
+			                "limit must be an integer, not \"%.100s\"", lim);
+			return;
+		}
+	}
+	struct tsdb_metadata *v;
+	size_t n = tsdb_metadata_list(p->db, metric && *metric ? metric : NULL,
+	                              limit > 0 ? (size_t)limit : 0, &v);
+	json_t *out = json_object();
+	for (size_t i = 0; i < n && limit >= 0; i++)
+		json_object_set_new(out, v[i].family,
+		                    json_pack("[{s:s,s:s,s:s}]", "type", v[i].type, "help", v[i].help,
+		                              "unit", v[i].unit));
+	tsdb_metadata_free(v, n);
+	send_data(resp, out);
 }
 
 static void h_buildinfo(struct http_req *req, struct http_resp *resp, void *arg)

@@ -31,6 +31,7 @@ static void register_metrics(void)
 }
 
 struct write_ctx {
+	struct tsdb *db;
 	struct tsdb_appender *app;
 	size_t samples;
 	struct ward_err *err;
@@ -44,6 +45,15 @@ static int on_series(void *arg, const struct labels *ls, const int64_t *t, const
 		return -1;
 	w->samples += n;
 	return 0;
+}
+
+static void on_metadata(void *arg, const char *family, const char *type, const char *help,
+			const char *unit)
+{
+	struct write_ctx *w = arg;
+	tsdb_metadata_set(w->db, family, TSDB_META_TYPE, type);
+	tsdb_metadata_set(w->db, family, TSDB_META_HELP, help);
+	tsdb_metadata_set(w->db, family, TSDB_META_UNIT, unit);
 }
 
 static void count(int status, size_t accepted, size_t rejected)
@@ -85,8 +95,8 @@ static void h_write(struct http_req *req, struct http_resp *resp, void *arg)
 	}
 	struct ward_err err;
 	ward_err_clear(&err);
-	struct write_ctx w = {.app = tsdb_appender_new(p->db), .err = &err};
-	struct promapi_write_sink sink = {.series = on_series, .arg = &w};
+	struct write_ctx w = {.db = p->db, .app = tsdb_appender_new(p->db), .err = &err};
+	struct promapi_write_sink sink = {.series = on_series, .metadata = on_metadata, .arg = &w};
 	if (promapi_decode_write((const uint8_t *)raw, ulen, &sink, NULL, &err) != 0) {
 		free(raw);
 		tsdb_rollback(w.app);

@@ -31,6 +31,10 @@ struct tsdb *promapi_tsdb(void);
 struct promapi_write_sink {
 	int (*series)(void *arg, const struct labels *ls, const int64_t *t_ms, const double *v,
 		      size_t n);
+	/* MetricMetadata (field 3), may be NULL: type as Prometheus names it ("counter",
+	 * "gauge", ..., "unknown"), help and unit "" when absent. */
+	void (*metadata)(void *arg, const char *family, const char *type, const char *help,
+			 const char *unit);
 	void *arg;
 };
 int promapi_decode_write(const uint8_t *buf, size_t n, const struct promapi_write_sink *sink,

@@ -2,6 +2,8 @@
  *
  * The schema is small and frozen (prometheus/prompb types.proto, remote.proto):
  *   WriteRequest { repeated TimeSeries timeseries = 1; repeated MetricMetadata metadata = 3; }
+ *   MetricMetadata { MetricType type = 1; string metric_family_name = 2; string help = 4;
+ *                    string unit = 5; }
  *   TimeSeries   { repeated Label labels = 1; repeated Sample samples = 2;
  *                  repeated Exemplar exemplars = 3; repeated Histogram histograms = 4; }
  *   Label        { string name = 1; string value = 2; }
@@ -167,6 +169,45 @@ static int decode_sample(struct pb *m, struct series_buf *s)
 	return 0;
 }
 
+/* MetricMetadata { MetricType type = 1; string metric_family_name = 2; string help = 4;
+ *                  string unit = 5; } */
+static int decode_metadata(struct pb *m, const struct promapi_write_sink *sink)
+{
+	static const char *const types[] = {"unknown", "counter", "gauge",  "histogram",
+					    "gaugehistogram", "summary", "info", "stateset"};
+	uint64_t type = 0;
+	const uint8_t *fs[6] = {0};
+	size_t fl[6] = {0};
+	while (m->p < m->end) {
+		uint64_t key;
+		if (varint(m, &key))
+			return -1;
+		unsigned f = (unsigned)(key >> 3), wt = (unsigned)(key & 7);
+		if (f == 1 && wt == 0) {
+			if (varint(m, &type))
+				return -1;
+		} else if ((f == 2 || f == 4 || f == 5) && wt == 2) {
+			struct pb str;
+			if (sub_msg(m, &str))
+				return -1;
+			fs[f] = str.p;
+			fl[f] = (size_t)(str.end - str.p);
+		} else if (skip(m, wt)) {
+			return -1;
+		}
+	}
+	if (!fl[2] || !sink || !sink->metadata)
+		return 0;
+	char *name = ward_strndup((const char *)fs[2], fl[2]);
+	char *help = ward_strndup(fs[4] ? (const char *)fs[4] : "", fl[4]);
+	char *unit = ward_strndup(fs[5] ? (const char *)fs[5] : "", fl[5]);
+	sink->metadata(sink->arg, name, type < 8 ? types[type] : "unknown", help, unit);
+	free(name);
+	free(help);
+	free(unit);
+	return 0;
+}
+
 int promapi_decode_write(const uint8_t *buf, size_t n, const struct promapi_write_sink *sink,
 			 size_t *skipped, struct ward_err *err)
 {
@@ -181,6 +222,14 @@ int promapi_decode_write(const uint8_t *buf, size_t n, const struct promapi_writ
 		if (varint(&b, &key))
 			goto bad;
 		unsigned field = (unsigned)(key >> 3), wt = (unsigned)(key & 7);
+		if (field == 3 && wt == 2) {
+			/* metadata is advice: a malformed one is passed over, never the samples */
+			struct pb md;
+			if (sub_msg(&b, &md))
+				goto bad;
+			(void)decode_metadata(&md, sink);
+			continue;
+		}
 		if (field != 1 || wt != 2) {
 			if (skip(&b, wt))
 				goto bad;

@@ -65,6 +65,7 @@ struct tsdb {
 	 * is removed before they commit (maintenance then leaves empty series for next time). */
 	pthread_rwlock_t series_lock;
 	atomic_uint pins;
+	struct tsdb_meta *meta; /* metric metadata (meta.c, its own lock) */
 	struct tsdb_head head;
 	struct tsdb_wal wal;
 	struct tsdb_blocks blocks;
@@ -365,6 +366,7 @@ struct tsdb *tsdb_open(const struct tsdb_opts *o, struct ward_err *err) {
 	db->lockfd = -1;
 	pthread_rwlock_init(&db->lock, NULL);
 	pthread_rwlock_init(&db->series_lock, NULL);
+	db->meta = tsdb_meta_new();
 	pthread_mutex_init(&db->stop_mu, NULL);
 	pthread_cond_init(&db->stop_cv, NULL);
 	head_init(&db->head);
@@ -432,6 +434,7 @@ void tsdb_close(struct tsdb *db) {
 		close(db->lockfd);
 	pthread_rwlock_destroy(&db->lock);
 	pthread_rwlock_destroy(&db->series_lock);
+	tsdb_meta_free(db->meta);
 	pthread_mutex_destroy(&db->stop_mu);
 	pthread_cond_destroy(&db->stop_cv);
 	free(db->dir);
@@ -441,6 +444,10 @@ void tsdb_close(struct tsdb *db) {
 }
 
 /* ---- writing ---- */
+struct tsdb_meta *tsdb_meta_of(struct tsdb *db) {
+	return db ? db->meta : NULL;
+}
+
 struct tsdb_appender *tsdb_appender_new(struct tsdb *db) {
 	struct tsdb_appender *a = ward_xcalloc(1, sizeof(*a));
 	a->db = db;

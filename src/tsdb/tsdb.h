@@ -106,6 +106,21 @@ int tsdb_series_labels(struct tsdb *db, int64_t mint, int64_t maxt, const struct
  * committed at that instant. Opening dir as a tsdb gives that state. Cheap: blocks and
  * sealed segments never change, so links share their data. 0, or -1 with err. */
 int tsdb_snapshot(struct tsdb *db, const char *dir, struct ward_err *err);
+/* ---- metric metadata (what /api/v1/metadata lists) ----
+ * Type, help and unit by metric family name, as scrapes and remote_write report them; in
+ * memory only (as Prometheus keeps its targets' metadata), newest report wins, bounded. */
+enum tsdb_meta_field { TSDB_META_TYPE = 0, TSDB_META_HELP, TSDB_META_UNIT };
+void tsdb_metadata_set(struct tsdb *db, const char *family, enum tsdb_meta_field field,
+		       const char *text);
+struct tsdb_metadata {
+	char *family, *type, *help, *unit; /* type "unknown" and "" when never reported */
+};
+/* Sorted by family; only family when not NULL; at most limit (0: all). Returns the count;
+ * free with tsdb_metadata_free. */
+size_t tsdb_metadata_list(struct tsdb *db, const char *family, size_t limit,
+			  struct tsdb_metadata **out);
+void tsdb_metadata_free(struct tsdb_metadata *v, size_t n);
+
 /* Downsampled reads (added by the tsdb implementation): with step_hint_ms >= 5m and a range
  * of at least 1 day (>= 1h and >= 30 days for the 1h resolution), the parts of the range
  * that downsampled blocks cover are read from them, and each window contributes exactly

@@ -363,4 +363,10 @@ void blocks_delete(struct tsdb_blocks *bs, size_t i); /* removes from disk and l
 void downsample_series(const int64_t *t, const double *const in[COL_N], size_t n, int64_t res_ms,
                        struct tsdb_svec *outcols /* COL_N of them */);
 
+/* meta.c: the metadata table of a db (db.c owns it). */
+struct tsdb_meta;
+struct tsdb_meta *tsdb_meta_new(void);
+void tsdb_meta_free(struct tsdb_meta *m);
+struct tsdb_meta *tsdb_meta_of(struct tsdb *db);
+
 #endif

@@ -314,7 +314,8 @@ class _Targets(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         n = _Targets.hits[self.path] = _Targets.hits.get(self.path, 0) + 1
         if self.path.startswith("/metrics"):
-            body = ("# TYPE req_total counter\n"
+            body = ("# HELP req_total Requests served, by code.\n"
+                    "# TYPE req_total counter\n"
                     f"req_total{{code=\"200\"}} {n}\n"
                     "drop_me 1\n"
                     "conflict{job=\"theirs\"} 1\n")
@@ -450,6 +451,16 @@ def test_collect_scrape_real_targets():
             {"query": 'vanishing{job="good"}', "start": time.time() - 60, "end": time.time(),
              "step": "1s"}))["result"]
         check(r and len(r[0]["values"]) < 5, f"vanishing ends at the next scrape: {r}")
+        # the target's HELP and TYPE, in Prometheus' /api/v1/metadata shape
+        md = w.api("GET", "/api/v1/metadata")
+        eq(md.get("req_total"), [{"type": "counter", "help": "Requests served, by code.",
+                                  "unit": ""}], f"metadata of req_total: {md}")
+        md = w.api("GET", "/api/v1/metadata?metric=req_total")
+        eq(list(md), ["req_total"], "metadata?metric=")
+        eq(w.api("GET", "/api/v1/metadata?metric=nosuch"), {}, "metadata of an unknown metric")
+        eq(len(w.api("GET", "/api/v1/metadata?limit=1")), 1, "metadata?limit=1")
+        eq(w.request("GET", "/api/v1/metadata?limit=x", token=w.admin_token).status, 400,
+           "a bad limit")
         check(w.alive(), "ward survived garbage, huge and hanging targets")
     finally:
         srv.shutdown()

@@ -226,6 +226,7 @@ remote_write:
   - url: {w.url}/api/v1/write
     authorization: {{credentials: {token}}}
     queue_config: {{batch_send_deadline: 1s, max_shards: 1}}
+    metadata_config: {{send: true, send_interval: 1s}}
 """)
     log = open(os.path.join(d, "prometheus.log"), "wb")
     p = subprocess.Popen([prom, f"--config.file={cfg}", f"--storage.tsdb.path={d}/data",
@@ -239,6 +240,12 @@ remote_write:
     wait_for(arrived, 60, "up{job=\"prometheus\"} written by Prometheus' remote_write")
     r, j = query(w, w.admin_token, 'count({job="prometheus"}) > 100')
     check(j["data"]["result"], f"Prometheus' own series arrived in bulk: {j}")
+    # and its metric metadata (remote_write's MetricMetadata) answers /api/v1/metadata
+    md = wait_for(lambda: w.api("GET", "/api/v1/metadata?metric=prometheus_http_requests_total"),
+                  30, "metadata sent by Prometheus' remote_write")
+    m = md["prometheus_http_requests_total"][0]
+    eq(m["type"], "counter", f"type of prometheus_http_requests_total: {md}")
+    check("HTTP requests" in m["help"], f"help of prometheus_http_requests_total: {md}")
     p.terminate()
     p.wait(30)
     w.stop()

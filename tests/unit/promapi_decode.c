@@ -118,6 +118,39 @@ static void decodes_series_labels_and_samples(void **state)
 	buf_free(&req);
 }
 
+static char md_seen[256];
+
+static void on_md(void *arg, const char *family, const char *type, const char *help,
+		  const char *unit)
+{
+	snprintf(md_seen, sizeof(md_seen), "%s|%s|%s|%s", family, type, help, unit);
+}
+
+/* MetricMetadata (WriteRequest field 3) reaches the sink with its type named as Prometheus
+ * names it; one without a family name is ignored. */
+static void decodes_metric_metadata(void **state)
+{
+	struct buf req = BUF_INIT, md = BUF_INIT, str = BUF_INIT;
+	put_varint(&md, 1 << 3 | 0);
+	put_varint(&md, 1); /* COUNTER */
+	buf_puts(&str, "http_requests_total");
+	put_ld(&md, 2, &str);
+	buf_reset(&str);
+	buf_puts(&str, "Requests served.");
+	put_ld(&md, 4, &str);
+	put_ld(&req, 3, &md);
+	struct promapi_write_sink s = {.metadata = on_md};
+	struct ward_err err;
+	ward_err_clear(&err);
+	md_seen[0] = 0;
+	assert_int_equal(promapi_decode_write((const uint8_t *)req.data, req.len, &s, NULL, &err),
+			 0);
+	assert_string_equal(md_seen, "http_requests_total|counter|Requests served.|");
+	buf_free(&req);
+	buf_free(&md);
+	buf_free(&str);
+}
+
 static void truncated_request_is_refused_at_every_cut(void **state)
 {
 	struct buf req = BUF_INIT;
@@ -157,6 +190,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(decodes_series_labels_and_samples),
+		cmocka_unit_test(decodes_metric_metadata),
 		cmocka_unit_test(truncated_request_is_refused_at_every_cut),
 		cmocka_unit_test(duplicate_label_names_are_refused),
 	};
