@@ -196,8 +196,8 @@ static int decode_metadata(struct pb *m, const struct promapi_write_sink *sink)
 			return -1;
 		}
 	}
-	if (!fl[2] || !sink || !sink->metadata)
-		return 0;
+	if (!fl[2] || memchr(fs[2], 0, fl[2]) || !sink || !sink->metadata)
+		return 0; /* no usable family name */
 	char *name = ward_strndup((const char *)fs[2], fl[2]);
 	char *help = ward_strndup(fs[4] ? (const char *)fs[4] : "", fl[4]);
 	char *unit = ward_strndup(fs[5] ? (const char *)fs[5] : "", fl[5]);

@@ -18,11 +18,20 @@ static int sink(void *arg, const struct labels *ls, const int64_t *t, const doub
 	return 0;
 }
 
+static void metadata(void *arg, const char *family, const char *type, const char *help,
+		     const char *unit)
+{
+	if (!*family || !type || !help || !unit)
+		abort(); /* a family name, and the other strings always present */
+	volatile size_t n = strlen(type) + strlen(help) + strlen(unit);
+	(void)n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ward_err err;
 	ward_err_clear(&err);
-	struct promapi_write_sink s = {.series = sink};
+	struct promapi_write_sink s = {.series = sink, .metadata = metadata};
 	size_t skipped = 0;
 	(void)promapi_decode_write(data, size, &s, &skipped, &err);
 	return 0;
