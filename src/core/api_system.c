@@ -14,7 +14,8 @@
 
 static void send_json(struct http_resp *resp, int status, json_t *j)
 {
-	char *s = json_dumps(j, JSON_COMPACT);
+	/* 15 digits: uptime 80.41, not 80.409999999999997 (these are readings, not data) */
+	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	resp->status = status;
 	resp->content_type = "application/json";
 	buf_puts(&resp->body, s ? s : "{}");
