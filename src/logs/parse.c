@@ -477,15 +477,12 @@ int logs_parse_time_ns(const char *s, size_t n, int64_t *out_ns) {
 			v = v * 10 + (uint64_t)(s[i] - '0');
 		if (v > (uint64_t)INT64_MAX)
 			return -1;
-		/* Loki's APIs take nanoseconds; people type seconds; shippers send ms. */
-		if (n <= 10)
-			*out_ns = (int64_t)v * 1000000000;
-		else if (n <= 13)
-			*out_ns = (int64_t)v * 1000000;
-		else if (n <= 16)
-			*out_ns = (int64_t)v * 1000;
-		else
-			*out_ns = (int64_t)v;
+		/* Loki's APIs take nanoseconds; people type seconds; shippers send ms. A time
+		 * past what nanoseconds in int64 hold (year 2262) is refused, not wrapped. */
+		uint64_t unit = n <= 10 ? 1000000000 : n <= 13 ? 1000000 : n <= 16 ? 1000 : 1;
+		if (v > (uint64_t)INT64_MAX / unit)
+			return -1;
+		*out_ns = (int64_t)(v * unit);
 		return 0;
 	}
 	if (all_digits && dot) {
