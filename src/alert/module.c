@@ -567,23 +567,9 @@ static void put_alert(struct buf *b, const struct alert_inst *a)
 		buf_puts(b, ",\"keepFiringSince\":");
 		put_time(b, a->keep_firing_since_ms);
 	}
-	char v[40];
-	if (isnan(a->value))
-		snprintf(v, sizeof(v), "NaN");
-	else if (isinf(a->value))
-		snprintf(v, sizeof(v), a->value > 0 ? "+Inf" : "-Inf");
-	else
-		snprintf(v, sizeof(v), "%.17e", a->value); /* Prometheus: FormatFloat(v,'e',-1) */
-	/* shorten to the shortest mantissa that round-trips */
-	for (int p = 0; p <= 16 && isfinite(a->value); p++) {
-		char t[40];
-		snprintf(t, sizeof(t), "%.*e", p, a->value);
-		if (strtod(t, NULL) == a->value) {
-			memcpy(v, t, sizeof(t));
-			break;
-		}
-	}
-	buf_printf(b, ",\"value\":\"%s\"}", v);
+	buf_puts(b, ",\"value\":\"");
+	buf_put_double_e(b, a->value); /* Prometheus: FormatFloat(v, 'e', -1) */
+	buf_puts(b, "\"}");
 }
 
 static void put_rule(struct buf *b, const struct alert_rule *r, const char *type_filter)

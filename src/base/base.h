@@ -77,6 +77,10 @@ void buf_json_str(struct buf *b, const char *s, size_t n);
 void buf_logfmt_val(struct buf *b, const char *s, size_t n);
 /* Appends a double the way Prometheus prints it: NaN, +Inf, -Inf, shortest round-trip. */
 void buf_put_double(struct buf *b, double v);
+/* The same shortest digits as Go's FormatFloat(v, 'e', -1) ("1.5e+00") and (v, 'f', -1)
+ * ("1500000"). NaN, +Inf, -Inf as above. */
+void buf_put_double_e(struct buf *b, double v);
+void buf_put_double_f(struct buf *b, double v);
 /* The shortest digits (no dot, no trailing zeros) that read back as |v|, and the decimal
  * exponent of the first: |v| = 0.d1d2... * 10^(e10+1). v finite; 0 gives "0". */
 #define WARD_DTOA_DIGITS 20

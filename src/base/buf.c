@@ -311,38 +311,18 @@ void buf_logfmt_val(struct buf *b, const char *s, size_t n) {
 	buf_json_str(b, s ? s : "", n);
 }
 
-void buf_put_double(struct buf *b, double v) {
-	char d[WARD_DTOA_DIGITS];
-	int e10, nd;
+/* d[.ddd]e±XX: a sign and at least two exponent digits, as C's %e and Go's 'e'. */
+static void put_exp(struct buf *b, const char *d, int nd, int e10) {
+	buf_putc(b, d[0]);
+	if (nd > 1) {
+		buf_putc(b, '.');
+		buf_append(b, d + 1, (size_t)(nd - 1));
+	}
+	buf_printf(b, "e%c%02d", e10 < 0 ? '-' : '+', e10 < 0 ? -e10 : e10);
+}
 
-	if (isnan(v)) {
-		buf_puts(b, "NaN");
-		return;
-	}
-	if (isinf(v)) {
-		buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-		return;
-	}
-	/* Shortest digits that round-trip, printed as Go's strconv.FormatFloat(v, 'g', -1, 64)
-	 * does (what Prometheus uses): in shortest mode Go picks exponent form when the exponent
-	 * is < -4 or >= 6, so 100000 but 1e+06, 0.0001 but 1e-05. */
-	if (signbit(v))
-		buf_putc(b, '-');
-	if (v == 0) {
-		buf_putc(b, '0');
-		return;
-	}
-	nd = ward_dtoa_shortest(v, d, &e10);
-	if (e10 < -4 || e10 >= GO_SHORTEST_EPREC) {
-		/* d[.ddd]e±XX: a sign and at least two exponent digits, as C's %e and Go */
-		buf_putc(b, d[0]);
-		if (nd > 1) {
-			buf_putc(b, '.');
-			buf_append(b, d + 1, (size_t)(nd - 1));
-		}
-		buf_printf(b, "e%c%02d", e10 < 0 ? '-' : '+', e10 < 0 ? -e10 : e10);
-		return;
-	}
+/* The digits without an exponent, as Go's 'f' with precision -1. */
+static void put_fixed(struct buf *b, const char *d, int nd, int e10) {
 	if (e10 < 0) {
 		buf_puts(b, "0.");
 		for (int i = 0; i < -e10 - 1; i++)
@@ -356,4 +336,40 @@ void buf_put_double(struct buf *b, double v) {
 		buf_putc(b, '.');
 		buf_append(b, d + e10 + 1, (size_t)(nd - e10 - 1));
 	}
+}
+
+/* Shortest digits that round-trip, in Go's strconv.FormatFloat(v, fmt, -1, 64) forms (what
+ * Prometheus prints): 'g' picks the exponent form when the exponent is < -4 or >= 6, so
+ * 100000 but 1e+06, 0.0001 but 1e-05; 'e' always uses it; 'f' never. */
+static void put_double_fmt(struct buf *b, double v, char fmt) {
+	char d[WARD_DTOA_DIGITS];
+	int e10, nd;
+
+	if (isnan(v)) {
+		buf_puts(b, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	if (signbit(v))
+		buf_putc(b, '-');
+	nd = ward_dtoa_shortest(v, d, &e10); /* 0 gives "0", e10 0 */
+	if (fmt == 'e' || (fmt == 'g' && (e10 < -4 || e10 >= GO_SHORTEST_EPREC)))
+		put_exp(b, d, nd, e10);
+	else
+		put_fixed(b, d, nd, e10);
+}
+
+void buf_put_double(struct buf *b, double v) {
+	put_double_fmt(b, v, 'g');
+}
+
+void buf_put_double_e(struct buf *b, double v) {
+	put_double_fmt(b, v, 'e');
+}
+
+void buf_put_double_f(struct buf *b, double v) {
+	put_double_fmt(b, v, 'f');
 }

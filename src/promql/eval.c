@@ -1285,41 +1285,7 @@ void promql_result_free(struct promql_result *r) {
 
 /* ---- JSON ---- */
 void promql_fmt_float(struct buf *b, double v) {
-	char digits[WARD_DTOA_DIGITS];
-	int e10, nd, i;
-
-	if (isnan(v)) {
-		buf_puts(b, "NaN");
-		return;
-	}
-	if (isinf(v)) {
-		buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-		return;
-	}
-	if (v == 0) {
-		buf_puts(b, signbit(v) ? "-0" : "0");
-		return;
-	}
-	/* shortest round-trip digits, then written without exponent as Go's 'f', -1 does */
-	if (signbit(v))
-		buf_putc(b, '-');
-	nd = ward_dtoa_shortest(v, digits, &e10);
-	while (nd > 1 && digits[nd - 1] == '0')
-		nd--;
-	/* value = 0.d1d2d3... * 10^(e10+1) */
-	if (e10 < 0) {
-		buf_puts(b, "0.");
-		for (i = 0; i < -e10 - 1; i++)
-			buf_putc(b, '0');
-		buf_append(b, digits, (size_t)nd);
-		return;
-	}
-	for (i = 0; i <= e10; i++)
-		buf_putc(b, i < nd ? digits[i] : '0');
-	if (nd > e10 + 1) {
-		buf_putc(b, '.');
-		buf_append(b, digits + e10 + 1, (size_t)(nd - e10 - 1));
-	}
+	buf_put_double_f(b, v); /* Go's 'f', -1, as Prometheus writes sample values */
 }
 
 static void put_ts(struct buf *b, int64_t ms) {

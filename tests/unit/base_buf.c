@@ -166,6 +166,28 @@ static void dtoa_shortest_matches_the_definition(void **state) {
 	}
 }
 
+static void dbl_fmt(void (*fn)(struct buf *, double), double v, const char *want) {
+	struct buf b = BUF_INIT;
+
+	fn(&b, v);
+	assert_string_equal(buf_cstr(&b), want);
+	buf_free(&b);
+}
+
+/* Go's 'e' and 'f' with precision -1, as Prometheus writes alert and sample values. */
+static void put_double_e_and_f_print_like_go(void **state) {
+	dbl_fmt(buf_put_double_e, 0, "0e+00");
+	dbl_fmt(buf_put_double_e, 1.5, "1.5e+00");
+	dbl_fmt(buf_put_double_e, -0.00025, "-2.5e-04");
+	dbl_fmt(buf_put_double_e, 1e300, "1e+300");
+	dbl_fmt(buf_put_double_e, NAN, "NaN");
+	dbl_fmt(buf_put_double_f, 1e6, "1000000");
+	dbl_fmt(buf_put_double_f, 0.00001, "0.00001");
+	dbl_fmt(buf_put_double_f, -0.0, "-0");
+	dbl_fmt(buf_put_double_f, 0.1 + 0.2, "0.30000000000000004");
+	dbl_fmt(buf_put_double_f, -INFINITY, "-Inf");
+}
+
 static void put_double_prints_like_go_shortest_g(void **state) {
 	dbl(0, "0");
 	dbl(1, "1");
@@ -236,6 +258,7 @@ int main(void) {
 	        cmocka_unit_test(logfmt_val_is_bare_when_safe_and_quoted_otherwise),
 	        cmocka_unit_test(put_double_prints_like_go_shortest_g),
 	        cmocka_unit_test(dtoa_shortest_matches_the_definition),
+	        cmocka_unit_test(put_double_e_and_f_print_like_go),
 	        cmocka_unit_test(string_helpers_are_null_safe),
 	        cmocka_unit_test(err_set_append_and_clear),
 	};
