@@ -186,6 +186,8 @@ int ward_read_file(const char *path, size_t max_bytes, char **out, size_t *len,
  * of the directory). mode as for open(2). 0 or -1 with err. */
 int ward_write_file_atomic(const char *path, const void *data, size_t n, int mode,
 			   struct ward_err *err);
+/* Copies from to to (created or truncated with mode), then fsyncs it. 0 or -1 with err. */
+int ward_copy_file(const char *from, const char *to, int mode, struct ward_err *err);
 /* mkdir -p with mode (0700 for data directories). 0 or -1 with err. */
 int ward_mkdir_p(const char *path, int mode, struct ward_err *err);
 /* fsync a directory (after creating or renaming an entry in it). 0 or -1. */

@@ -194,3 +194,41 @@ int ward_fsync_dir(const char *path) {
 	close(fd);
 	return rc < 0 ? -1 : 0;
 }
+
+int ward_copy_file(const char *from, const char *to, int mode, struct ward_err *err)
+{
+	char b[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	int rc = -1;
+	if (in < 0 || out < 0) {
+		ward_err_set(err, "%s: cannot copy to %s: %s", from, to, strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		ssize_t r = read(in, b, sizeof(b));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ward_err_set(err, "%s: read: %s", from, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		if (write(out, b, (size_t)r) != r) {
+			ward_err_set(err, "%s: write: %s", to, strerror(errno));
+			goto out;
+		}
+	}
+	if (fsync(out) != 0) {
+		ward_err_set(err, "%s: fsync: %s", to, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return rc;
+}

@@ -28,43 +28,6 @@ static const char *ext_of(int compress) {
 	return compress == 1 ? ".zst" : compress == 2 ? ".gz" : "";
 }
 
-static int copy_file(const char *from, const char *to, mode_t mode, struct ward_err *err) {
-	char b[65536];
-	int in = open(from, O_RDONLY | O_CLOEXEC);
-	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	int rc = -1;
-	if (in < 0 || out < 0) {
-		ward_err_set(err, "%s: cannot copy to %s: %s", from, to, strerror(errno));
-		goto out;
-	}
-	for (;;) {
-		ssize_t r = read(in, b, sizeof(b));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ward_err_set(err, "%s: read: %s", from, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		if (write(out, b, (size_t)r) != r) {
-			ward_err_set(err, "%s: write: %s", to, strerror(errno));
-			goto out;
-		}
-	}
-	if (fsync(out) != 0) {
-		ward_err_set(err, "%s: fsync: %s", to, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
-	return rc;
-}
-
 static int compress_file(const char *path, int how, struct ward_err *err) {
 	char *data = NULL;
 	size_t len = 0;
@@ -183,7 +146,7 @@ static int rotate_one(const struct logs_rotate_rule *r, const char *path, bool d
 		buf_printf(report, "%scopy %s -> %s and truncate it\n", dry_run ? "would " : "",
 		           path, buf_cstr(&a));
 		if (!dry_run) {
-			if (copy_file(path, buf_cstr(&a), st.st_mode & 0777, err) != 0)
+			if (ward_copy_file(path, buf_cstr(&a), st.st_mode & 0777, err) != 0)
 				goto out;
 			if (truncate(path, 0) != 0) {
 				ward_err_set(err, "%s: truncate: %s", path, strerror(errno));

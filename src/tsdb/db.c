@@ -811,27 +811,6 @@ int tsdb_series_labels(struct tsdb *db, int64_t mint, int64_t maxt, const struct
 }
 
 /* ---- snapshots ---- */
-static int copy_file(const char *from, const char *to, struct ward_err *err) {
-	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
-	char buf[65536];
-	ssize_t n;
-
-	if (in < 0 || (out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
-		goto out;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n)
-			goto out;
-	rc = n < 0 ? -1 : 0;
-out:
-	if (rc < 0)
-		ward_err_set(err, "tsdb snapshot: cannot copy %s to %s: %s", from, to, strerror(errno));
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
-	return rc;
-}
-
 static int link_or_copy(const char *from, const char *to, struct ward_err *err) {
 	if (link(from, to) == 0)
 		return 0;
@@ -840,7 +819,7 @@ static int link_or_copy(const char *from, const char *to, struct ward_err *err) 
 		             strerror(errno));
 		return -1;
 	}
-	return copy_file(from, to, err);
+	return ward_copy_file(from, to, 0600, err);
 }
 
 /* Links every regular file of src (recursively) under dst, which is created. */
