@@ -302,19 +302,27 @@ def _refused(ex, w, what):
 
 # ---- tests ----
 
+def _delivered_over_tls_with_auth(ex, port, tls, alert, how):
+    """Sends alert through ward with tls: tls to port and checks that Exim accepted it over
+    TLS with AUTH and that ward recorded a success; returns the running Ward."""
+    w = _ward(ex, port, tls)
+    _post(w, alert)
+    _delivered(ex, w, alert)
+    log = ex.log()
+    # Exim logs each accepted message with P= (esmtpsa: ESMTP + TLS + auth), X= (the TLS
+    # cipher) and A= (authenticator:user)
+    check(any("<= ward@example.org" in ln and "P=esmtpsa" in ln and " X=TLS" in ln and
+              f":{USER}" in ln for ln in log.splitlines()),
+          f"Exim accepted it over {how} with AUTH: {log[-600:]}")
+    wait_for(lambda: _entries(w, "success"), 10, "the success in the notification log")
+    return w
+
+
 def test_email_starttls_required_with_auth_is_delivered():
     ex = Exim()
     try:
-        w = _ward(ex, ex.starttls_port, "starttls")
-        _post(w, "DiskFullStarttls")
-        _delivered(ex, w, "DiskFullStarttls")
-        log = ex.log()
-        # Exim logs each accepted message with P= (esmtpsa: ESMTP + TLS + auth), X= (the
-        # TLS cipher) and A= (authenticator:user)
-        check(any("<= ward@example.org" in ln and "P=esmtpsa" in ln and " X=TLS" in ln and
-                  f":{USER}" in ln for ln in log.splitlines()),
-              f"Exim accepted it over TLS with AUTH: {log[-600:]}")
-        wait_for(lambda: _entries(w, "success"), 10, "the success in the notification log")
+        w = _delivered_over_tls_with_auth(ex, ex.starttls_port, "starttls", "DiskFullStarttls",
+                                          "TLS")
         m = w.metrics()
         check((metric_value(m, "ward_notifications_total",
                             {"receiver": "mail", "integration": "email",
@@ -328,14 +336,8 @@ def test_email_starttls_required_with_auth_is_delivered():
 def test_email_implicit_tls_smtps_with_auth_is_delivered():
     ex = Exim()
     try:
-        w = _ward(ex, ex.smtps_port, "tls")
-        _post(w, "DiskFullSmtps")
-        _delivered(ex, w, "DiskFullSmtps")
-        log = ex.log()
-        check(any("<= ward@example.org" in ln and "P=esmtpsa" in ln and " X=TLS" in ln and
-                  f":{USER}" in ln for ln in log.splitlines()),
-              f"Exim accepted it over implicit TLS with AUTH: {log[-600:]}")
-        wait_for(lambda: _entries(w, "success"), 10, "the success in the notification log")
+        w = _delivered_over_tls_with_auth(ex, ex.smtps_port, "tls", "DiskFullSmtps",
+                                          "implicit TLS")
         _no_password_anywhere(w)
         w.stop()
     finally:
