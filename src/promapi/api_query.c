@@ -1,5 +1,5 @@
 /* api_query.c: the read side of the Prometheus HTTP API: query, query_range, series,
- * labels, label values, metadata, status/buildinfo, status/tsdb.
+ * labels, label values, metadata, query_exemplars, status/buildinfo, status/tsdb.
  *
  * Parameters come from the query string or a form body (GET and POST alike), times as
  * RFC 3339 or Unix seconds, steps as durations or seconds, and errors use Prometheus'
@@ -416,6 +416,29 @@ static void h_metadata(struct http_req *req, struct http_resp *resp, void *arg)
 	send_data(resp, out);
 }
 
+/* ward keeps no exemplars (remote_write and scrapes drop them, counted), so every valid
+ * request has the answer Prometheus gives without exemplar storage: an empty list. The
+ * parameters are still checked in Prometheus' order, so a bad request fails the same way;
+ * Grafana's data source calls this whenever a panel has exemplars switched on. */
+static void h_query_exemplars(struct http_req *req, struct http_resp *resp, void *arg)
+{
+	(void)arg;
+	int64_t start, end;
+	if (time_param(req, resp, "start", MIN_TIME_MS, &start) ||
+	    time_param(req, resp, "end", MAX_TIME_MS, &end))
+		return;
+	if (end < start) {
+		http_resp_error(resp, 400, "bad_data",
+				"end timestamp must not be before start timestamp");
+		return;
+	}
+	struct promql_expr *e = parse_query(req, resp);
+	if (!e)
+		return;
+	promql_expr_free(e);
+	send_data(resp, json_array());
+}
+
 static void h_buildinfo(struct http_req *req, struct http_resp *resp, void *arg)
 {
 	send_data(resp, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "version", WARD_VERSION_STR,
@@ -459,6 +482,7 @@ void promapi_routes_register(struct promapi *p)
 	http_route(NULL, "/api/v1/labels", ROLE_VIEWER, h_labels, p);
 	http_route("GET", "/api/v1/label/*", ROLE_VIEWER, h_label_values, p);
 	http_route("GET", "/api/v1/metadata", ROLE_VIEWER, h_metadata, p);
+	http_route(NULL, "/api/v1/query_exemplars", ROLE_VIEWER, h_query_exemplars, p);
 	http_route("GET", "/api/v1/status/buildinfo", ROLE_VIEWER, h_buildinfo, p);
 	http_route("GET", "/api/v1/status/tsdb", ROLE_VIEWER, h_status_tsdb, p);
 	promapi_write_register(p);

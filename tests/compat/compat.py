@@ -352,6 +352,15 @@ def api_checks(prom, ward, t0s):
         ("/api/v1/series", dict(rng, **{"match[]": '{__name__=~"request_duration.*",le="1"}'})),
         ("/api/v1/series", {"start": str(t0s + 7300), "end": str(t0s + 7400),
                             "match[]": 'batch_items_processed_total'}),
+        # Grafana asks for exemplars of a panel's query; neither server stores any here
+        ("/api/v1/query_exemplars", dict(rng, query='rate(http_requests_total[5m])')),
+        ("/api/v1/query_exemplars", {"query": "up", "start": str(t0s + 60), "end": str(t0s)}),
+        ("/api/v1/query_exemplars", dict(rng, query='sum(up')),
+        ("/api/v1/query_exemplars", dict(rng, start="yesterday", query='up')),
+        # Grafana's data source with its default HTTP method POST sends these as forms
+        ("POST /api/v1/labels", dict(rng, **{"match[]": 'queue_depth'})),
+        ("POST /api/v1/series", dict(rng, **{"match[]": ['up', 'queue_depth']})),
+        ("POST /api/v1/query_exemplars", dict(rng, query='http_requests_total')),
     ]
     results = []
     pr, wr = prom.get("/api/v1/status/buildinfo"), ward.get("/api/v1/status/buildinfo")
@@ -361,9 +370,18 @@ def api_checks(prom, ward, t0s):
                     None if (pr.status, pj.get("status"), pk) == (wr.status, wj.get("status"), wk)
                     else f"prometheus HTTP {pr.status} keys {pk}, ward HTTP {wr.status} keys {wk}"))
     for path, params in checks:
-        name = f"API {path} {params.get('match[]', '')}".strip()
-        pr = prom.get(path, params)
-        wr = ward.get(path, params)
+        method, _, path = path.rpartition(" ")
+        shown = params.get("match[]", "")
+        if "query" in params:
+            st, en = params["start"], params["end"]
+            shown = f"query={params['query']}" + (
+                f" start={st}" if not st.isdigit() else
+                " (end before start)" if int(en) < int(st) else "")
+        name = f"API {method + ' ' if method else ''}{path} {shown}".strip()
+        if method == "POST":
+            pr, wr = prom.post_form(path, params), ward.post_form(path, params)
+        else:
+            pr, wr = prom.get(path, params), ward.get(path, params)
         pj, wj = pr.json(), wr.json()
         pok = pr.status == 200 and pj and pj.get("status") == "success"
         wok = wr.status == 200 and wj and wj.get("status") == "success"
