@@ -2,11 +2,13 @@
 snapshots, ls, restore (byte-equal, symlinks, hard links, modes), diff, forget, prune, check,
 keys, streams from a command, a flipped byte found by check (exit 1) with the other files
 still restorable, a wrong passphrase writing nothing, and kill -9 in the middle of a backup
-followed by a run that succeeds and a check that passes."""
+followed by a run that succeeds and a check that passes, and --one-file-system at a tmpfs
+mounted inside the tree."""
 
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -275,7 +277,6 @@ def test_backup_usage_errors_exit_2():
 
 
 def test_backup_unreadable_file_makes_a_partial_snapshot_exit_1():
-    import shutil
     import tempfile
     as_root = os.geteuid() == 0
     if as_root and not shutil.which("setpriv"):
@@ -320,3 +321,38 @@ def test_backup_unreadable_file_makes_a_partial_snapshot_exit_1():
         eq(snaps[0]["stats"]["files"], 6, "the other files are in the partial snapshot")
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_backup_one_file_system_keeps_the_mount_point_but_not_what_is_mounted():
+    """--one-file-system: a tmpfs mounted inside the tree is not crossed (its mount point is
+    kept as an empty directory, as restic and borg keep it); without it, it is backed up."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        raise harness.Skip("mounting a tmpfs needs root and mount(8)")
+    d, repo, src = setup_repo("bk-ofs")
+    mnt = os.path.join(src, "mnt")
+    os.makedirs(mnt)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "ward-test", mnt],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise harness.Skip(f"cannot mount a tmpfs here: {p.stderr.strip()}")
+    try:
+        os.makedirs(os.path.join(mnt, "deep"))
+        with open(os.path.join(mnt, "deep", "other-fs.txt"), "w") as f:
+            f.write("on another file system\n")
+
+        def listed(snap):
+            out = bk(repo, "ls", snap["id"], "--json").stdout.strip().splitlines()
+            return {json.loads(line)["path"] for line in out}
+
+        one = bk_json(repo, "run", src, "--one-file-system")
+        paths = listed(one)
+        check("/src/mnt" in paths, f"the mount point itself is missing: {sorted(paths)}")
+        check(not any(x.startswith("/src/mnt/") for x in paths),
+              f"--one-file-system crossed into the tmpfs: {sorted(paths)}")
+        eq(one["stats"]["files"], 6, "files with --one-file-system")
+        every = bk_json(repo, "run", src)
+        check("/src/mnt/deep/other-fs.txt" in listed(every),
+              "without --one-file-system the tmpfs's file is missing")
+        eq(every["stats"]["files"], 7, "files without --one-file-system")
+    finally:
+        subprocess.run(["umount", mnt], capture_output=True)
