@@ -4,6 +4,8 @@
 # Usage: scripts/deps.sh [build|test]   (test adds the servers and peers the suite runs)
 set -euo pipefail
 
+# libcmocka-dev and libsnappy-dev are for the unit tests only (libsnappy is the reference the
+# Snappy decoder is checked against); ward itself links neither.
 want_build=(
   build-essential pkg-config meson ninja-build clang
   libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libyaml-dev

@@ -135,6 +135,13 @@ int ward_unhex(const char *in, size_t inlen, uint8_t *out, size_t n);
 /* CRC-32C (Castagnoli) of n bytes, chained from crc (0 to start). Thread-safe. */
 uint32_t ward_crc32c(uint32_t crc, const void *data, size_t n);
 
+/* Snappy block format (remote_write bodies). ward_snappy_decoded_len reads the declared
+ * decoded length into *len and returns the header's size in bytes, or -1 when the header is
+ * truncated or too long. ward_snappy_decode decodes into out, which holds exactly len bytes
+ * (the declared length): 0, or -1 when the input is corrupt or decodes to any other length. */
+int ward_snappy_decoded_len(const void *in, size_t n, size_t *len);
+int ward_snappy_decode(const void *in, size_t n, void *out, size_t len);
+
 /* ---- structured logging ----
  * One line per event: logfmt on a terminal, JSON lines otherwise (or as configured).
  * Values whose key names a secret (token, password, passphrase, secret, key, authorization,

@@ -7,7 +7,6 @@
  * refuses one by one (too old, duplicate) are counted, as Prometheus counts them.
  */
 #include <pthread.h>
-#include <snappy-c.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -78,7 +77,7 @@ static void h_write(struct http_req *req, struct http_resp *resp, void *arg)
 		return;
 	}
 	size_t ulen = 0;
-	if (snappy_uncompressed_length(req->body, req->body_len, &ulen) != SNAPPY_OK ||
+	if (ward_snappy_decoded_len(req->body, req->body_len, &ulen) < 0 ||
 	    ulen > MAX_DECODED_BYTES) {
 		http_resp_error(resp, 400, "bad_data",
 				"body is not a snappy block (or decodes to more than %u MiB)",
@@ -87,7 +86,7 @@ static void h_write(struct http_req *req, struct http_resp *resp, void *arg)
 		return;
 	}
 	char *raw = ward_xmalloc(ulen ? ulen : 1);
-	if (snappy_uncompress(req->body, req->body_len, raw, &ulen) != SNAPPY_OK) {
+	if (ward_snappy_decode(req->body, req->body_len, raw, ulen) != 0) {
 		free(raw);
 		http_resp_error(resp, 400, "bad_data", "corrupt snappy block");
 		count(400, 0, 0);

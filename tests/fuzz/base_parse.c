@@ -1,5 +1,5 @@
-/* base_parse.c: libFuzzer target for base's parsers: durations, sizes, times, hex, and the
- * JSON/logfmt writers (which must accept any bytes). The first input byte picks the parser;
+/* base_parse.c: libFuzzer target for base's parsers: durations, sizes, times, hex, the
+ * Snappy block decoder, and the JSON/logfmt writers (which must accept any bytes). The first input byte picks the parser;
  * the rest is the input, given by pointer and length with no terminator. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	/* A heap copy without NUL so reads past the end are caught by ASan. */
 	copy = malloc(size - 1 ? size - 1 : 1);
 	memcpy(copy, data + 1, size - 1);
-	switch (data[0] % 6) {
+	switch (data[0] % 7) {
 	case 0:
 		if (ward_parse_duration(copy, size - 1, &v, &err) == 0) {
 			int64_t back;
@@ -52,6 +52,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	case 5:
 		buf_logfmt_val(&b, copy, size - 1);
 		break;
+	case 6: {
+		size_t len;
+		if (ward_snappy_decoded_len(copy, size - 1, &len) >= 0 && len <= (1u << 20)) {
+			uint8_t *out = malloc(len ? len : 1);
+			(void)ward_snappy_decode(copy, size - 1, out, len);
+			free(out);
+		}
+		break;
+	}
 	}
 	buf_free(&b);
 	free(copy);
