@@ -1,6 +1,7 @@
 /* block.c: immutable on-disk blocks <db>/blocks/<ulid>/ = chunks + index + meta.json.
  *
- * chunks: "WTSDBCH1" then per chunk [u32 len][gorilla chunk][u32 crc32c(chunk)].
+ * chunks: "WTSDBCH1" then per chunk [u32 len][chunk][u32 crc32c(chunk)]; a chunk is XOR or
+ *         DQ, whichever is smaller (chunk.c; docs/tsdb-format.md).
  * index:  "WTSDBIX1", a series section (labels, then per chunk column, mint, maxt, offset,
  *         length, count), a postings section (name, value, delta-coded refs), each followed
  *         by its crc32c, and a footer (offsets and lengths of both, crc32c, magic).
@@ -130,14 +131,15 @@ void bw_abort(struct block_writer *bw) {
 	free(bw);
 }
 
-static void flush_chunk(struct block_writer *bw, struct gorilla_enc *e, uint8_t col, int64_t mint,
-                        struct buf *metas, uint32_t *nmetas) {
+/* Writes the chunk of samples [0, n) of one column in the smaller encoding (chunk.c). */
+static int flush_chunk(struct block_writer *bw, const int64_t *t, const double *v, size_t n,
+                       uint8_t col, struct buf *metas, uint32_t *nmetas) {
 	uint8_t hdr[4];
 	uint32_t len;
-	uint16_t n = e->n;
-	int64_t maxt = e->t;
-	uint8_t *d = gorilla_detach(e, &len);
+	uint8_t *d = chunk_encode(t, v, n, &len);
 
+	if (!d)
+		return -1;
 	tsdb_put_u32(hdr, len);
 	fwrite(hdr, 1, 4, bw->chunks);
 	fwrite(d, 1, len, bw->chunks);
@@ -145,14 +147,15 @@ static void flush_chunk(struct block_writer *bw, struct gorilla_enc *e, uint8_t 
 	fwrite(hdr, 1, 4, bw->chunks);
 	free(d);
 	buf_putc(metas, (char)col);
-	tsdb_buf_varint(metas, mint);
-	tsdb_buf_uvarint(metas, (uint64_t)(maxt - mint));
+	tsdb_buf_varint(metas, t[0]);
+	tsdb_buf_uvarint(metas, (uint64_t)t[n - 1] - (uint64_t)t[0]);
 	tsdb_buf_uvarint(metas, bw->off);
 	tsdb_buf_uvarint(metas, len);
 	tsdb_buf_uvarint(metas, n);
 	bw->off += 8 + (uint64_t)len;
 	bw->nchunks++;
 	(*nmetas)++;
+	return 0;
 }
 
 int bw_add(struct block_writer *bw, const struct labels *ls, const int64_t *t,
@@ -166,28 +169,23 @@ int bw_add(struct block_writer *bw, const struct labels *ls, const int64_t *t,
 		ward_err_set(err, "tsdb: block writer: series out of order (internal error)");
 		return -1;
 	}
+	for (size_t i = 1; i < n; i++)
+		if (t[i] < t[i - 1]) {
+			ward_err_set(err, "tsdb: block writer: samples out of order (internal error)");
+			return -1;
+		}
 	for (int c = 0; c < COL_N; c++) {
 		if (!cols[c])
 			continue;
-		struct gorilla_enc e;
-		int64_t cmint = 0;
-		gorilla_enc_init(&e);
-		for (size_t i = 0; i < n; i++) {
-			if (e.n == 0)
-				cmint = t[i];
-			if (gorilla_append(&e, t[i], cols[c][i]) < 0) {
-				gorilla_enc_free(&e);
+		for (size_t i = 0; i < n; i += GORILLA_SAMPLES_PER_CHUNK) {
+			size_t k = n - i < GORILLA_SAMPLES_PER_CHUNK ? n - i : GORILLA_SAMPLES_PER_CHUNK;
+			if (flush_chunk(bw, t + i, cols[c] + i, k, (uint8_t)c, &metas, &nmetas) < 0) {
 				buf_free(&metas);
-				ward_err_set(err, "tsdb: block writer: samples out of order "
+				ward_err_set(err, "tsdb: block writer: cannot encode a chunk "
 				                  "(internal error)");
 				return -1;
 			}
-			if (e.n >= GORILLA_SAMPLES_PER_CHUNK)
-				flush_chunk(bw, &e, (uint8_t)c, cmint, &metas, &nmetas);
 		}
-		if (e.n)
-			flush_chunk(bw, &e, (uint8_t)c, cmint, &metas, &nmetas);
-		gorilla_enc_free(&e);
 	}
 	tsdb_buf_labels(&bw->series, ls);
 	tsdb_buf_uvarint(&bw->series, nmetas);

@@ -46,7 +46,7 @@ static void put_bits(struct gorilla_enc *e, uint64_t v, unsigned nbits) {
 int gorilla_append(struct gorilla_enc *e, int64_t t, double v) {
 	uint64_t vb = tsdb_dbits(v);
 
-	if (e->n == UINT16_MAX)
+	if (e->n >= GORILLA_MAX_SAMPLES) /* bit 15 of the count marks a DQ chunk */
 		return -1;
 	if (e->n == 0) {
 		if (!e->data) {
@@ -241,24 +241,6 @@ void svec_free(struct tsdb_svec *s) {
 	free(s->t);
 	free(s->v);
 	memset(s, 0, sizeof(*s));
-}
-
-int svec_add_chunk(struct tsdb_svec *s, const uint8_t *data, size_t len, int64_t mint,
-                   int64_t maxt) {
-	struct gorilla_it it;
-	int64_t t;
-	double v;
-	int r;
-
-	if (gorilla_it_init(&it, data, len) < 0)
-		return -1;
-	while ((r = gorilla_it_next(&it, &t, &v)) == 1) {
-		if (t > maxt)
-			return 0;
-		if (t >= mint)
-			svec_push(s, t, v);
-	}
-	return r;
 }
 
 /* Insertion-merge friendly: inputs are usually a few sorted runs; a stable merge sort. */

@@ -159,12 +159,12 @@ static int in_order_value(const struct head_series *s, int64_t t, uint64_t vb) {
 		int64_t hi = i < s->nchunks ? s->chunks[i].maxt : s->open.t;
 		if ((i == s->nchunks && s->open.n == 0) || t < lo || t > hi)
 			continue;
-		struct gorilla_it it;
+		struct chunk_it it;
 		int64_t ct;
 		double cv;
-		if (gorilla_it_init(&it, d, len) < 0)
+		if (chunk_it_init(&it, d, len) < 0)
 			continue;
-		while (gorilla_it_next(&it, &ct, &cv) == 1 && ct <= t)
+		while (chunk_it_next(&it, &ct, &cv) == 1 && ct <= t)
 			if (ct == t)
 				return tsdb_dbits(cv) == vb ? 1 : -1;
 	}

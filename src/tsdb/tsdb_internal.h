@@ -124,7 +124,7 @@ static inline double tsdb_bitsd(uint64_t u) {
 }
 
 /* ---- gorilla.c: one XOR chunk ----
- * Layout: [u16 big-endian sample count][bit stream]. Timestamps: first as 64 raw bits, then
+ * Layout: [u16 big-endian sample count, at most GORILLA_MAX_SAMPLES][bit stream]. Timestamps: first as 64 raw bits, then
  * delta-of-delta in buckets; values: XOR with the previous value's bits. */
 #define GORILLA_SAMPLES_PER_CHUNK 120
 struct gorilla_enc {
@@ -154,6 +154,48 @@ struct gorilla_it {
 int gorilla_it_init(struct gorilla_it *it, const uint8_t *data, size_t len);
 /* 1 with a sample, 0 at the end, -1 when the chunk is malformed. */
 int gorilla_it_next(struct gorilla_it *it, int64_t *t, double *v);
+
+/* ---- dq.c: one decimal-quantised chunk (values m / 10^k, integers Rice-coded) ----
+ * Bit 15 of the leading u16 count marks DQ; XOR chunks never set it. */
+#define GORILLA_MAX_SAMPLES 0x7fff
+#define DQ_MAX_SAMPLES      0x7fff
+struct dq_col {
+	uint64_t base, g, d, x; /* residual base and step, previous difference, value */
+	uint8_t r;              /* Rice parameter */
+	bool order2, centred;
+};
+struct dq_it {
+	const uint8_t *data;
+	size_t len, bitoff;
+	uint16_t n, i;
+	uint8_t k;
+	int64_t t;
+	struct dq_col col[2]; /* timestamps, m */
+};
+/* A new DQ chunk of the n samples (t ascending), or NULL when some value is not m / 10^k
+ * bit for bit (k <= 15, |m| <= 2^53) or n is 0 or too large. */
+uint8_t *dq_encode(const int64_t *t, const double *v, size_t n, uint32_t *len);
+bool dq_is_dq(const uint8_t *data, size_t len);
+int dq_it_init(struct dq_it *it, const uint8_t *data, size_t len);
+/* 1 with a sample, 0 at the end, -1 when the chunk is malformed. */
+int dq_it_next(struct dq_it *it, int64_t *t, double *v);
+
+/* ---- chunk.c: any chunk encoding ---- */
+struct chunk_it {
+	bool dq;
+	union {
+		struct gorilla_it x;
+		struct dq_it q;
+	} u;
+};
+int chunk_it_init(struct chunk_it *it, const uint8_t *data, size_t len);
+/* 1 with a sample, 0 at the end, -1 when the chunk is malformed. */
+static inline int chunk_it_next(struct chunk_it *it, int64_t *t, double *v) {
+	return it->dq ? dq_it_next(&it->u.q, t, v) : gorilla_it_next(&it->u.x, t, v);
+}
+/* The smaller of the XOR and the DQ chunk of n samples (t ascending, 1 <= n <=
+ * GORILLA_MAX_SAMPLES); new buffer, caller frees. NULL only when t goes backwards. */
+uint8_t *chunk_encode(const int64_t *t, const double *v, size_t n, uint32_t *len);
 
 /* ---- sample vectors (query and cut scratch) ---- */
 struct tsdb_svec {
