@@ -26,10 +26,10 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define DQ_HDR_FLAG 0x80 /* in the first byte */
-#define DQ_KMAX     15   /* 10^15 is exact, and m stays within 2^53 for real values */
-#define DQ_QMAX     24   /* a unary part this long escapes to 64 raw bits */
-#define DQ_M_LIMIT  9007199254740992.0 /* 2^53: (double)m is exact up to here */
+#define DQ_HDR_FLAG  0x80 /* in the first byte */
+#define DQ_KMAX      15   /* 10^15 is exact, and m stays within 2^53 for real values */
+#define DQ_QMAX      24   /* a unary part this long escapes to 64 raw bits */
+#define DQ_M_LIMIT   9007199254740992.0 /* 2^53: (double)m is exact up to here */
 #define MODE_ORDER2  1
 #define MODE_CENTRED 2
 
@@ -165,8 +165,8 @@ static void choose_r(const uint64_t *u, size_t n, uint8_t *r, uint64_t *bits) {
 	for (size_t i = 0; i < n; i++)
 		sum += (double)u[i];
 	double mean = n ? sum / (double)n : 0;
-	unsigned r0 = mean >= 1 ? 63 - (unsigned)__builtin_clzll(
-	                                  mean >= 9.2e18 ? UINT64_MAX : (uint64_t)mean)
+	unsigned r0 = mean >= 1 ? 63 - (unsigned)__builtin_clzll(mean >= 9.2e18 ? UINT64_MAX
+	                                                                        : (uint64_t)mean)
 	                        : 0;
 	*bits = UINT64_MAX;
 	for (unsigned r1 = r0 ? r0 - 1 : 0; r1 <= r0 + 1 && r1 <= 63; r1++) {

@@ -152,10 +152,13 @@ static int get_bits(struct gorilla_it *it, unsigned nbits, uint64_t *out) {
 	return 0;
 }
 
-static int64_t sign_extend(uint64_t v, unsigned bits) {
+/* The buckets hold -(2^(bits-1) - 1) .. 2^(bits-1), as Prometheus' bitRange: the pattern
+ * with only the top bit set is +2^(bits-1), not the two's complement minimum (the encoder
+ * writes +8192 in 14 bits; -8192 goes to the next bucket). */
+static int64_t bucket_value(uint64_t v, unsigned bits) {
 	if (bits >= 64)
 		return (int64_t)v;
-	if (v & (1ull << (bits - 1)))
+	if (v > (1ull << (bits - 1)))
 		v |= ~0ull << bits;
 	return (int64_t)v;
 }
@@ -186,7 +189,7 @@ int gorilla_it_next(struct gorilla_it *it, int64_t *t, double *v) {
 		if (nb) {
 			if (get_bits(it, nb, &b) < 0)
 				return -1;
-			dod = sign_extend(b, nb);
+			dod = bucket_value(b, nb);
 		}
 		int64_t delta = (int64_t)((uint64_t)it->tdelta + (uint64_t)dod);
 		if (delta < 0)

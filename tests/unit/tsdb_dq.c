@@ -163,10 +163,18 @@ static void dq_refuses_values_off_the_grid_and_xor_keeps_them(void **state) {
 
 static void dq_round_trips_extreme_timestamps_and_differences(void **state) {
 	(void)state;
-	int64_t t[] = {INT64_MIN, INT64_MIN + 1, -1, 0, 0, 0, 1, INT64_MAX / 2, INT64_MAX - 1,
-	               INT64_MAX};
-	double v[] = {9007199254740992.0, -9007199254740992.0, 9007199254740992.0, 0, 1, -1,
-	              9007199254740992.0, -9007199254740992.0, 7, -12345};
+	int64_t t[] = {INT64_MIN,     INT64_MIN + 1, -1,       0, 0, 0, 1,
+	               INT64_MAX / 2, INT64_MAX - 1, INT64_MAX};
+	double v[] = {9007199254740992.0,
+	              -9007199254740992.0,
+	              9007199254740992.0,
+	              0,
+	              1,
+	              -1,
+	              9007199254740992.0,
+	              -9007199254740992.0,
+	              7,
+	              -12345};
 	uint32_t len;
 	uint8_t *d = dq_encode(t, v, 10, &len);
 	assert_non_null(d);

@@ -1,6 +1,7 @@
 /* tsdb_gorilla.c: unit tests for the Gorilla XOR chunk: exact round trips (NaN, infinities,
- * stale markers, equal timestamps, huge gaps), refusal of time going backwards, and a
- * decoder that survives every truncation and bit flip without reading out of bounds. */
+ * stale markers, equal timestamps, huge gaps, delta-of-delta at the bucket edges), refusal
+ * of time going backwards, and a decoder that survives every truncation and bit flip without
+ * reading out of bounds. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -79,6 +80,23 @@ static void gorilla_round_trips_random_series(void **state) {
 	}
 }
 
+/* A delta-of-delta at each bucket's edges: +8192 fits the 14-bit bucket and used to decode
+ * as -8192 (found by fuzz_tsdb_chunk); likewise 65536 and 524288. */
+static void gorilla_round_trips_dod_at_bucket_edges(void **state) {
+	static const int64_t edges[] = {8191,   8192,   8193,   -8191,   -8192,   -8193,
+	                                65535,  65536,  65537,  -65535,  -65536,  -65537,
+	                                524287, 524288, 524289, -524287, -524288, -524289};
+	for (size_t e = 0; e < sizeof(edges) / sizeof(edges[0]); e++) {
+		int64_t t[4];
+		double v[4] = {1, 2, 3, 4};
+		t[0] = 1000000000;
+		t[1] = t[0] + 1000000; /* delta 1e6, then delta 1e6 + dod, then back */
+		t[2] = t[1] + 1000000 + edges[e];
+		t[3] = t[2] + 1000000;
+		check_round_trip(t, v, 4);
+	}
+}
+
 static void gorilla_rejects_negative_deltas(void **state) {
 	struct gorilla_enc e;
 	gorilla_enc_init(&e);
@@ -131,6 +149,7 @@ int main(void) {
 	        cmocka_unit_test(gorilla_round_trips_special_values),
 	        cmocka_unit_test(gorilla_round_trips_large_gaps_and_extremes),
 	        cmocka_unit_test(gorilla_round_trips_random_series),
+	        cmocka_unit_test(gorilla_round_trips_dod_at_bucket_edges),
 	        cmocka_unit_test(gorilla_rejects_negative_deltas),
 	        cmocka_unit_test(gorilla_decoder_survives_truncation_and_flips),
 	};
