@@ -2,9 +2,14 @@
  *
  * chunks: "WTSDBCH1" then per chunk [u32 len][chunk][u32 crc32c(chunk)]; a chunk is XOR or
  *         DQ, whichever is smaller (chunk.c; docs/tsdb-format.md).
- * index:  "WTSDBIX1", a series section (labels, then per chunk column, mint, maxt, offset,
- *         length, count), a postings section (name, value, delta-coded refs), each followed
- *         by its crc32c, and a footer (offsets and lengths of both, crc32c, magic).
+ * index:  "WTSDBIX2", a symbol section (every label name and value once, sorted), a series
+ *         section (per series: how many leading labels equal the previous series', the
+ *         other labels as symbol numbers, then per chunk column, mint as a difference from
+ *         the previous chunk's, span, length, count; chunk offsets follow from the order),
+ *         each followed by its crc32c, and a footer (offsets and lengths of both, crc32c,
+ *         magic). Blocks written before carry "WTSDBIX1": labels as strings, absolute chunk
+ *         metas with offsets, and a postings section that nothing reads; both are read.
+ *         docs/tsdb-format.md has the details.
  * meta.json: ulid, minTime/maxTime (inclusive, ms), stats, compaction level and sources,
  *         resolution in ms (0 raw, 300000, 3600000).
  * A block is written under <ulid>.tmp, fsynced and renamed, so a crash leaves either no
@@ -26,7 +31,8 @@
 #include <unistd.h>
 
 #define CHUNKS_MAGIC    "WTSDBCH1"
-#define INDEX_MAGIC     "WTSDBIX1"
+#define INDEX_MAGIC_V1  "WTSDBIX1"
+#define INDEX_MAGIC     "WTSDBIX2"
 #define MAGIC_LEN       8
 #define FOOTER_LEN      (32 + 4 + MAGIC_LEN)
 #define INDEX_MAX_BYTES ((size_t)4 << 30)
@@ -77,7 +83,8 @@ struct block_writer {
 	char ulid[27];
 	FILE *chunks;
 	uint64_t off;
-	struct buf series; /* series section body without the count */
+	struct buf series; /* per series: labels as strings, chunk count, metas length, metas */
+	int64_t prev_mint; /* of the last chunk written: metas store differences */
 	uint32_t nseries;
 	uint64_t nsamples, nchunks;
 	int64_t mint, maxt;
@@ -147,12 +154,12 @@ static int flush_chunk(struct block_writer *bw, const int64_t *t, const double *
 	fwrite(hdr, 1, 4, bw->chunks);
 	free(d);
 	buf_putc(metas, (char)col);
-	tsdb_buf_varint(metas, t[0]);
+	tsdb_buf_varint(metas, (int64_t)((uint64_t)t[0] - (uint64_t)bw->prev_mint));
 	tsdb_buf_uvarint(metas, (uint64_t)t[n - 1] - (uint64_t)t[0]);
-	tsdb_buf_uvarint(metas, bw->off);
 	tsdb_buf_uvarint(metas, len);
 	tsdb_buf_uvarint(metas, n);
 	bw->off += 8 + (uint64_t)len;
+	bw->prev_mint = t[0];
 	bw->nchunks++;
 	(*nmetas)++;
 	return 0;
@@ -189,6 +196,7 @@ int bw_add(struct block_writer *bw, const struct labels *ls, const int64_t *t,
 	}
 	tsdb_buf_labels(&bw->series, ls);
 	tsdb_buf_uvarint(&bw->series, nmetas);
+	tsdb_buf_uvarint(&bw->series, metas.len);
 	buf_append(&bw->series, metas.data, metas.len);
 	buf_free(&metas);
 	idx_add(&bw->idx, bw->nseries, ls);
@@ -202,27 +210,71 @@ int bw_add(struct block_writer *bw, const struct labels *ls, const int64_t *t,
 	return 0;
 }
 
-struct postings_out {
-	struct buf *b;
-	uint64_t count;
+/* ---- symbols: every label name and value of the block, sorted, each once ---- */
+struct symtab {
+	const char **v; /* borrowed from the writer's index */
+	size_t n, cap;
 };
 
-static void put_postings(void *arg, const char *name, const struct idx_postings *p) {
-	struct postings_out *po = arg;
-	uint32_t prev = 0;
-	tsdb_buf_str(po->b, name);
-	tsdb_buf_str(po->b, p->value);
-	tsdb_buf_uvarint(po->b, p->n);
-	for (uint32_t i = 0; i < p->n; i++) {
-		tsdb_buf_uvarint(po->b, p->refs[i] - prev);
-		prev = p->refs[i];
+static void collect_symbols(void *arg, const char *name, const struct idx_postings *p) {
+	struct symtab *st = arg;
+	if (st->n + 2 > st->cap) {
+		st->cap = st->cap ? st->cap * 2 : 256;
+		st->v = ward_xrealloc(st->v, st->cap * sizeof(*st->v));
 	}
-	po->count++;
+	st->v[st->n++] = name;
+	st->v[st->n++] = p->value;
+}
+
+static int str_cmp(const void *a, const void *b) {
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static uint64_t sym_ref(const struct symtab *st, const char *s) {
+	const char **hit = bsearch(&s, st->v, st->n, sizeof(*st->v), str_cmp);
+	return hit ? (uint64_t)(hit - st->v) : 0; /* always found: st holds every label */
+}
+
+/* The series section body (after the count) from the writer's per-series records. */
+static int put_series(struct block_writer *bw, const struct symtab *st, struct buf *out) {
+	const uint8_t *p = (const uint8_t *)bw->series.data, *end = p + bw->series.len;
+	struct labels prev, ls;
+	int rc = -1;
+
+	labels_init(&prev);
+	for (uint32_t i = 0; i < bw->nseries; i++) {
+		uint64_t nmetas, mlen;
+		if (tsdb_get_labels(&p, end, &ls) < 0)
+			goto out;
+		size_t shared = 0;
+		while (shared < ls.n && shared < prev.n &&
+		       strcmp(ls.v[shared].name, prev.v[shared].name) == 0 &&
+		       strcmp(ls.v[shared].value, prev.v[shared].value) == 0)
+			shared++;
+		tsdb_buf_uvarint(out, shared);
+		tsdb_buf_uvarint(out, ls.n - shared);
+		for (size_t k = shared; k < ls.n; k++) {
+			tsdb_buf_uvarint(out, sym_ref(st, ls.v[k].name));
+			tsdb_buf_uvarint(out, sym_ref(st, ls.v[k].value));
+		}
+		labels_free(&prev);
+		prev = ls;
+		if (tsdb_get_uvarint(&p, end, &nmetas) < 0 ||
+		    tsdb_get_uvarint(&p, end, &mlen) < 0 || mlen > (uint64_t)(end - p))
+			goto out;
+		tsdb_buf_uvarint(out, nmetas);
+		buf_append(out, p, mlen);
+		p += mlen;
+	}
+	rc = p == end ? 0 : -1;
+out:
+	labels_free(&prev);
+	return rc;
 }
 
 int bw_finish(struct block_writer *bw, const struct block_meta_in *m, char ulid_out[27],
               struct ward_err *err) {
-	struct buf idx = BUF_INIT, post = BUF_INIT;
+	struct buf idx = BUF_INIT;
 	char path[4096], final[4096];
 	char *meta = NULL;
 	json_t *j = NULL;
@@ -242,17 +294,30 @@ int bw_finish(struct block_writer *bw, const struct block_meta_in *m, char ulid_
 	fclose(bw->chunks);
 	bw->chunks = NULL;
 
+	struct symtab st = {0};
+	idx_each(&bw->idx, collect_symbols, &st);
+	if (st.n)
+		qsort(st.v, st.n, sizeof(*st.v), str_cmp);
+	size_t nsym = 0;
+	for (size_t i = 0; i < st.n; i++)
+		if (nsym == 0 || strcmp(st.v[nsym - 1], st.v[i]) != 0)
+			st.v[nsym++] = st.v[i];
+	st.n = nsym;
 	buf_append(&idx, INDEX_MAGIC, MAGIC_LEN);
 	uint64_t s_off = idx.len;
-	tsdb_buf_uvarint(&idx, bw->nseries);
-	buf_append(&idx, bw->series.data, bw->series.len);
+	tsdb_buf_uvarint(&idx, st.n);
+	for (size_t i = 0; i < st.n; i++)
+		tsdb_buf_str(&idx, st.v[i]);
 	uint64_t s_len = idx.len - s_off;
 	tsdb_buf_u32(&idx, ward_crc32c(0, idx.data + s_off, s_len));
-	struct postings_out po = {&post, 0};
-	idx_each(&bw->idx, put_postings, &po);
 	uint64_t p_off = idx.len;
-	tsdb_buf_uvarint(&idx, po.count);
-	buf_append(&idx, post.data, post.len);
+	tsdb_buf_uvarint(&idx, bw->nseries);
+	int sr = put_series(bw, &st, &idx);
+	free(st.v);
+	if (sr < 0) {
+		ward_err_set(err, "tsdb: block writer: series records damaged (internal error)");
+		goto out;
+	}
 	uint64_t p_len = idx.len - p_off;
 	tsdb_buf_u32(&idx, ward_crc32c(0, idx.data + p_off, p_len));
 	size_t f_off = idx.len;
@@ -296,7 +361,6 @@ out:
 	free(meta);
 	json_decref(j);
 	buf_free(&idx);
-	buf_free(&post);
 	bw_abort(bw); /* after the rename the .tmp dir is gone, so this only frees */
 	return rc;
 }
@@ -363,7 +427,27 @@ static int read_meta(struct tsdb_block *b, struct ward_err *err) {
 	return 0;
 }
 
-static int parse_series(struct tsdb_block *b, const uint8_t *p, const uint8_t *end) {
+/* Checks that a chunk of len bytes is framed at off in the chunks file. */
+static bool chunk_at(const struct tsdb_block *b, uint64_t off, uint64_t len) {
+	return off >= MAGIC_LEN && len <= b->maplen && off <= b->maplen - 8 - len &&
+	       tsdb_get_u32(b->map + off) == len;
+}
+
+static int add_series(struct tsdb_block *b, uint64_t i, const uint8_t **p, const uint8_t *end,
+                      uint64_t *nc) {
+	struct block_series *s = &b->series[i];
+	b->nseries = (uint32_t)i + 1;
+	if (tsdb_labels_invalid(&s->ls) || (i > 0 && labels_cmp(&b->series[i - 1].ls, &s->ls) >= 0))
+		return -1;
+	if (tsdb_get_uvarint(p, end, nc) < 0 || *nc > (uint64_t)(end - *p))
+		return -1;
+	s->chunks = ward_xcalloc(*nc ? *nc : 1, sizeof(*s->chunks));
+	idx_add(&b->idx, (uint32_t)i, &s->ls);
+	return 0;
+}
+
+/* Index format 1: labels as strings, absolute chunk metas with offsets. */
+static int parse_series_v1(struct tsdb_block *b, const uint8_t *p, const uint8_t *end) {
 	uint64_t ns;
 	if (tsdb_get_uvarint(&p, end, &ns) < 0 || ns > (uint64_t)(end - p) || ns > UINT32_MAX)
 		return -1;
@@ -371,14 +455,8 @@ static int parse_series(struct tsdb_block *b, const uint8_t *p, const uint8_t *e
 	for (uint64_t i = 0; i < ns; i++) {
 		struct block_series *s = &b->series[i];
 		uint64_t nc;
-		if (tsdb_get_labels(&p, end, &s->ls) < 0)
+		if (tsdb_get_labels(&p, end, &s->ls) < 0 || add_series(b, i, &p, end, &nc) < 0)
 			return -1;
-		b->nseries = (uint32_t)i + 1;
-		if (i > 0 && labels_cmp(&b->series[i - 1].ls, &s->ls) >= 0)
-			return -1;
-		if (tsdb_get_uvarint(&p, end, &nc) < 0 || nc > (uint64_t)(end - p))
-			return -1;
-		s->chunks = ward_xcalloc(nc ? nc : 1, sizeof(*s->chunks));
 		for (uint64_t k = 0; k < nc; k++) {
 			struct block_chunk_meta *c = &s->chunks[k];
 			uint64_t span, off, len, n;
@@ -391,8 +469,7 @@ static int parse_series(struct tsdb_block *b, const uint8_t *p, const uint8_t *e
 			    tsdb_get_uvarint(&p, end, &len) < 0 ||
 			    tsdb_get_uvarint(&p, end, &n) < 0)
 				return -1;
-			if (off < MAGIC_LEN || len > b->maplen || off > b->maplen - 8 - len ||
-			    tsdb_get_u32(b->map + off) != len || n > UINT16_MAX)
+			if (!chunk_at(b, off, len) || n > UINT16_MAX)
 				return -1;
 			c->maxt = (int64_t)((uint64_t)c->mint + span);
 			c->off = off;
@@ -401,9 +478,91 @@ static int parse_series(struct tsdb_block *b, const uint8_t *p, const uint8_t *e
 			s->nchunks++;
 			b->nchunks++;
 		}
-		idx_add(&b->idx, (uint32_t)i, &s->ls);
 	}
 	return p == end ? 0 : -1;
+}
+
+/* Index format 2: a symbol table, labels as symbol numbers after those shared with the
+ * previous series, chunk mints as differences, offsets implied by the order. */
+static int parse_series_v2(struct tsdb_block *b, const uint8_t *sp, const uint8_t *send,
+                           const uint8_t *p, const uint8_t *end) {
+	uint64_t nsym, ns, off = MAGIC_LEN;
+	char **sym = NULL;
+	int64_t mint = 0;
+	int rc = -1;
+
+	if (tsdb_get_uvarint(&sp, send, &nsym) < 0 || nsym > (uint64_t)(send - sp))
+		return -1;
+	sym = ward_xcalloc(nsym ? nsym : 1, sizeof(*sym));
+	for (uint64_t i = 0; i < nsym; i++)
+		if (!(sym[i] = tsdb_get_str(&sp, send))) {
+			nsym = i;
+			goto out;
+		}
+	if (sp != send || tsdb_get_uvarint(&p, end, &ns) < 0 || ns > (uint64_t)(end - p) ||
+	    ns > UINT32_MAX)
+		goto out;
+	b->series = ward_xcalloc(ns ? ns : 1, sizeof(*b->series));
+	for (uint64_t i = 0; i < ns; i++) {
+		struct block_series *s = &b->series[i];
+		const struct labels *prev = i ? &b->series[i - 1].ls : NULL;
+		uint64_t shared, nnew, nc;
+		if (tsdb_get_uvarint(&p, end, &shared) < 0 || shared > (prev ? prev->n : 0) ||
+		    tsdb_get_uvarint(&p, end, &nnew) < 0 || nnew > (uint64_t)(end - p) ||
+		    shared + nnew == 0) {
+			b->nseries = (uint32_t)i + 1;
+			goto out;
+		}
+		s->ls.v = ward_xcalloc(shared + nnew, sizeof(*s->ls.v));
+		for (uint64_t k = 0; k < shared; k++) {
+			s->ls.v[k].name = ward_strdup(prev->v[k].name);
+			s->ls.v[k].value = ward_strdup(prev->v[k].value);
+			s->ls.n++;
+		}
+		for (uint64_t k = 0; k < nnew; k++) {
+			uint64_t nref, vref;
+			if (tsdb_get_uvarint(&p, end, &nref) < 0 || nref >= nsym ||
+			    tsdb_get_uvarint(&p, end, &vref) < 0 || vref >= nsym) {
+				b->nseries = (uint32_t)i + 1;
+				goto out;
+			}
+			s->ls.v[s->ls.n].name = ward_strdup(sym[nref]);
+			s->ls.v[s->ls.n].value = ward_strdup(sym[vref]);
+			s->ls.n++;
+		}
+		if (add_series(b, i, &p, end, &nc) < 0)
+			goto out;
+		for (uint64_t k = 0; k < nc; k++) {
+			struct block_chunk_meta *c = &s->chunks[k];
+			uint64_t span, len, n;
+			int64_t dmint;
+			if (p >= end)
+				goto out;
+			c->col = *p++;
+			if (c->col >= COL_N || tsdb_get_varint(&p, end, &dmint) < 0 ||
+			    tsdb_get_uvarint(&p, end, &span) < 0 ||
+			    tsdb_get_uvarint(&p, end, &len) < 0 ||
+			    tsdb_get_uvarint(&p, end, &n) < 0)
+				goto out;
+			if (!chunk_at(b, off, len) || n > UINT16_MAX)
+				goto out;
+			mint = (int64_t)((uint64_t)mint + (uint64_t)dmint);
+			c->mint = mint;
+			c->maxt = (int64_t)((uint64_t)mint + span);
+			c->off = off;
+			c->len = (uint32_t)len;
+			c->n = (uint16_t)n;
+			off += 8 + len;
+			s->nchunks++;
+			b->nchunks++;
+		}
+	}
+	rc = p == end && off == b->maplen ? 0 : -1;
+out:
+	for (uint64_t i = 0; i < nsym; i++)
+		free(sym[i]);
+	free(sym);
+	return rc;
 }
 
 struct tsdb_block *block_open(const char *blockdir, struct ward_err *err) {
@@ -449,12 +608,17 @@ struct tsdb_block *block_open(const char *blockdir, struct ward_err *err) {
 	if (ward_read_file(path, INDEX_MAX_BYTES, &ix, &ixlen, err) < 0)
 		goto fail;
 	const uint8_t *u = (const uint8_t *)ix;
-	if (ixlen < MAGIC_LEN + FOOTER_LEN || memcmp(u, INDEX_MAGIC, MAGIC_LEN) != 0 ||
-	    memcmp(u + ixlen - MAGIC_LEN, INDEX_MAGIC, MAGIC_LEN) != 0)
+	if (ixlen < MAGIC_LEN + FOOTER_LEN)
+		goto bad_index;
+	bool v1 = memcmp(u, INDEX_MAGIC_V1, MAGIC_LEN) == 0;
+	const char *magic = v1 ? INDEX_MAGIC_V1 : INDEX_MAGIC;
+	if (memcmp(u, magic, MAGIC_LEN) != 0 ||
+	    memcmp(u + ixlen - MAGIC_LEN, magic, MAGIC_LEN) != 0)
 		goto bad_index;
 	const uint8_t *f = u + ixlen - FOOTER_LEN;
 	if (ward_crc32c(0, f, 32) != tsdb_get_u32(f + 32))
 		goto bad_index;
+	/* v1: series, postings; v2: symbols, series */
 	uint64_t s_off = tsdb_get_u64(f), s_len = tsdb_get_u64(f + 8);
 	uint64_t p_off = tsdb_get_u64(f + 16), p_len = tsdb_get_u64(f + 24);
 	uint64_t limit = ixlen - FOOTER_LEN;
@@ -464,7 +628,8 @@ struct tsdb_block *block_open(const char *blockdir, struct ward_err *err) {
 	if (ward_crc32c(0, u + s_off, s_len) != tsdb_get_u32(u + s_off + s_len) ||
 	    ward_crc32c(0, u + p_off, p_len) != tsdb_get_u32(u + p_off + p_len))
 		goto bad_index;
-	if (parse_series(b, u + s_off, u + s_off + s_len) < 0)
+	if (v1 ? parse_series_v1(b, u + s_off, u + s_off + s_len) < 0
+	       : parse_series_v2(b, u + s_off, u + s_off + s_len, u + p_off, u + p_off + p_len) < 0)
 		goto bad_index;
 	free(ix);
 	b->bytes = file_size(blockdir, "chunks") + file_size(blockdir, "index") +
