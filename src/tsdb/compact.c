@@ -3,7 +3,9 @@
  * Compaction merges blocks of one resolution that fall inside one aligned range of 3x and
  * then 9x block_duration (once the range is complete, or at once when forced); equal
  * timestamps keep the value of the newer block. Downsampling writes, for every raw block
- * not yet covered by 5m blocks, a 5m block (and from 5m blocks 1h blocks) holding per
+ * whose samples are all downsample_5m_after_ms older than the newest one (40 h by default,
+ * as Thanos) and not yet covered by 5m blocks, a 5m block (and from 5m blocks older than
+ * downsample_1h_after_ms, 10 days, 1h blocks) holding per
  * series and window five columns min, max, sum, count, last, stamped with the time of the
  * window's last sample; stale markers are skipped. Retention deletes blocks whose maxTime
  * is older than the newest data minus retention_ms, then the oldest blocks until the total
@@ -333,8 +335,16 @@ out:
 	return rc;
 }
 
-int compact_downsample(const char *dbdir, struct tsdb_blocks *bs, struct ward_err *err) {
+/* Whether all of b's samples are at least after_ms older than db_maxt. */
+static bool old_enough(const struct tsdb_block *b, int64_t after_ms, int64_t db_maxt) {
+	return db_maxt != INT64_MIN &&
+	       b->maxt <= tsdb_sat_add(db_maxt, after_ms > 0 ? -after_ms : 0);
+}
+
+int compact_downsample(const char *dbdir, struct tsdb_blocks *bs, const struct tsdb_opts *o,
+                       int64_t db_maxt, struct ward_err *err) {
 	for (size_t r = 1; r < sizeof(resolutions) / sizeof(resolutions[0]); r++) {
+		int64_t after = r == 1 ? o->downsample_5m_after_ms : o->downsample_1h_after_ms;
 		/* Snapshot the sources first: downsampling only adds blocks, so the pointers stay
 		 * valid, and a source whose output is empty (only stale markers) is visited once.
 		 */
@@ -342,6 +352,7 @@ int compact_downsample(const char *dbdir, struct tsdb_blocks *bs, struct ward_er
 		size_t n = 0;
 		for (size_t i = 0; i < bs->n; i++)
 			if (bs->v[i]->resolution_ms == resolutions[r - 1] &&
+			    old_enough(bs->v[i], after, db_maxt) &&
 			    !blocks_covered(bs, resolutions[r], bs->v[i]->mint, bs->v[i]->maxt))
 				todo[n++] = bs->v[i];
 		for (size_t i = 0; i < n; i++)
@@ -385,7 +396,7 @@ int compact_run(const char *dbdir, struct tsdb_blocks *bs, const struct tsdb_opt
 		;
 	if (r < 0)
 		return -1;
-	if (o->downsample && compact_downsample(dbdir, bs, err) < 0)
+	if (o->downsample && compact_downsample(dbdir, bs, o, db_maxt, err) < 0)
 		return -1;
 	while ((r = compact_once(dbdir, bs, o, db_maxt, force, err)) == 1)
 		;

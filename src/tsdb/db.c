@@ -25,6 +25,10 @@
 #define DEFAULT_BLOCK_MS          (2 * 3600 * 1000LL)
 #define DEFAULT_RETENTION_MS      (15 * 24 * 3600 * 1000LL)
 #define DEFAULT_FSYNC_INTERVAL_MS 1000
+/* Thanos' ages: recent data is read at full resolution anyway, and a copy of it would only
+ * cost disk (5m + 1h copies of fresh blocks are bigger than the raw block, five columns). */
+#define DEFAULT_DS5M_AFTER_MS (40 * 3600 * 1000LL)
+#define DEFAULT_DS1H_AFTER_MS (10 * 24 * 3600 * 1000LL)
 /* A checkpoint is written in pieces of this size so a big head never needs a second copy
  * of itself in memory. */
 #define CHECKPOINT_FLUSH_BYTES (4u << 20)
@@ -52,6 +56,8 @@ void tsdb_opts_default(struct tsdb_opts *o) {
 	o->fsync = TSDB_FSYNC_ALWAYS;
 	o->fsync_interval_ms = DEFAULT_FSYNC_INTERVAL_MS;
 	o->downsample = true;
+	o->downsample_5m_after_ms = DEFAULT_DS5M_AFTER_MS;
+	o->downsample_1h_after_ms = DEFAULT_DS1H_AFTER_MS;
 }
 
 struct tsdb {

@@ -14,7 +14,8 @@
  * rejected ("duplicate"). The head is cut into immutable blocks under <dir>/blocks/<id>/
  * (chunks, index, meta.json; each with checksums; read through mmap) every block_duration;
  * blocks are compacted into larger ones; retention drops blocks by age and total size;
- * downsampled copies (5m and 1h: min, max, sum, count, last) serve long-range reads.
+ * downsampled copies (5m and 1h: min, max, sum, count, last) of blocks older than 40 h and
+ * 10 days (configurable) serve long-range reads.
  *
  * Stale markers: a sample whose value has the bits of WARD_STALE_NAN marks the end of a
  * series (as Prometheus' scrape loop writes); queries treat it as "no value".
@@ -47,6 +48,12 @@ struct tsdb_opts {
 	enum tsdb_fsync fsync;       /* default ALWAYS */
 	int64_t fsync_interval_ms;   /* with PERIODIC */
 	bool downsample;             /* keep 5m and 1h resolutions for old blocks; default true */
+	/* Downsampling waits until a block's data is old enough, measured from the newest sample
+	 * in the store, as Thanos does: raw blocks get a 5m copy once all their samples are at
+	 * least downsample_5m_after_ms old (default 40h), 5m blocks a 1h copy after
+	 * downsample_1h_after_ms (default 10d). Queries read raw data where no copy exists yet. */
+	int64_t downsample_5m_after_ms;
+	int64_t downsample_1h_after_ms;
 };
 void tsdb_opts_default(struct tsdb_opts *o);
 

@@ -393,7 +393,10 @@ struct tsdb_blocks {
  * Changes *bs in place. */
 int compact_run(const char *dbdir, struct tsdb_blocks *bs, const struct tsdb_opts *o,
                 int64_t db_maxt, bool force, uint64_t *quarantined, struct ward_err *err);
-int compact_downsample(const char *dbdir, struct tsdb_blocks *bs, struct ward_err *err);
+/* Downsamples the blocks old enough (o->downsample_*_after_ms before db_maxt) that no block
+ * of the next resolution covers yet. */
+int compact_downsample(const char *dbdir, struct tsdb_blocks *bs, const struct tsdb_opts *o,
+                       int64_t db_maxt, struct ward_err *err);
 void compact_retention(struct tsdb_blocks *bs, const struct tsdb_opts *o, int64_t db_maxt);
 void blocks_sort(struct tsdb_blocks *bs);
 /* Whether blocks of resolution res together cover [mint, maxt]. */

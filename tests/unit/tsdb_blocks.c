@@ -45,6 +45,8 @@ static struct tsdb *open_with(int64_t block_ms, int64_t ret_ms, int64_t ret_byte
 	o.retention_ms = ret_ms;
 	o.retention_bytes = ret_bytes;
 	o.downsample = ds;
+	o.downsample_5m_after_ms = 0; /* at once: the tests below want every block downsampled */
+	o.downsample_1h_after_ms = 0;
 	struct tsdb *db = tsdb_open(&o, &err);
 	if (!db)
 		fail_msg("%s", err.msg);
@@ -331,6 +333,69 @@ static void blocks_long_range_select_reads_5m_last_values(void **state) {
 	tsdb_close(db);
 }
 
+/* With the default ages (40 h for 5m, 10 d for 1h) only blocks that old get copies. */
+static void blocks_downsample_waits_until_blocks_are_old_enough(void **state) {
+	struct tsdb_opts o;
+	struct ward_err err;
+	tsdb_opts_default(&o);
+	o.dir = dir;
+	o.retention_ms = 0;
+	assert_true(o.downsample);
+	assert_int_equal(o.downsample_5m_after_ms, 40 * HOUR);
+	assert_int_equal(o.downsample_1h_after_ms, 240 * HOUR);
+	struct tsdb *db = tsdb_open(&o, &err);
+	if (!db)
+		fail_msg("%s", err.msg);
+	struct labels ls;
+	named(&ls, "d", "x");
+	const int64_t step = 60000, end = 72 * HOUR; /* compacted into 18 h blocks */
+	fill(db, &ls, 1, 0, end, step);
+	assert_int_equal(tsdb_maintain(db, true, &err), 0);
+	tsdb_close(db);
+	char bdir[128];
+	snprintf(bdir, sizeof(bdir), "%s/blocks", dir);
+	DIR *d = opendir(bdir);
+	struct dirent *de;
+	int64_t raw_maxt = INT64_MIN, ds_maxt = INT64_MIN, ds_mint = INT64_MAX;
+	int n1h = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char p[512];
+		snprintf(p, sizeof(p), "%s/%s", bdir, de->d_name);
+		struct tsdb_block *b = block_open(p, &err);
+		assert_non_null(b);
+		if (b->resolution_ms == 0 && b->maxt > raw_maxt)
+			raw_maxt = b->maxt;
+		if (b->resolution_ms == 300000) {
+			ds_maxt = b->maxt > ds_maxt ? b->maxt : ds_maxt;
+			ds_mint = b->mint < ds_mint ? b->mint : ds_mint;
+		}
+		n1h += b->resolution_ms == 3600000;
+		block_free(b);
+	}
+	closedir(d);
+	int64_t newest = end - step;
+	assert_true(raw_maxt == newest);
+	assert_true(ds_mint == 0);                  /* the oldest data has its 5m copy */
+	assert_true(ds_maxt <= newest - 40 * HOUR); /* nothing younger than 40 h */
+	assert_true(ds_maxt >= newest - 40 * HOUR - 18 * HOUR); /* but all blocks that old */
+	assert_int_equal(n1h, 0);
+	/* a long-range read is whole: 5m "last" values where copies exist, raw after */
+	db = tsdb_open(&o, &err);
+	assert_non_null(db);
+	struct tsdb_series *s;
+	size_t n = sel(db, "d", 0, end, 300000, &s);
+	assert_int_equal(n, 1);
+	assert_true(s[0].n > (size_t)((end - ds_maxt) / step));
+	assert_true(s[0].t[s[0].n - 1] == newest);
+	for (size_t k = 1; k < s[0].n; k++)
+		assert_true(s[0].t[k] > s[0].t[k - 1]);
+	free_sel(s, n);
+	labels_free(&ls);
+	tsdb_close(db);
+}
+
 int main(void) {
 	log_setup(LOG_ERROR, LOG_FORMAT_AUTO, 2);
 	const struct CMUnitTest tests[] = {
@@ -343,6 +408,8 @@ int main(void) {
 	        cmocka_unit_test_setup_teardown(blocks_retention_by_size_drops_oldest_first, setup,
 	                                        teardown),
 	        cmocka_unit_test(blocks_downsample_aggregates_are_right),
+	        cmocka_unit_test_setup_teardown(blocks_downsample_waits_until_blocks_are_old_enough,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(blocks_long_range_select_reads_5m_last_values,
 	                                        setup, teardown),
 	};
