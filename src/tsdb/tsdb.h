@@ -12,10 +12,12 @@
  * timestamps, XOR floats). Samples older than the series' newest by more than ooo_window_ms
  * are rejected and counted (reason "too_old"); duplicates with a different value are
  * rejected ("duplicate"). The head is cut into immutable blocks under <dir>/blocks/<id>/
- * (chunks, index, meta.json; each with checksums; read through mmap) every block_duration;
- * blocks are compacted into larger ones; retention drops blocks by age and total size;
- * downsampled copies (5m and 1h: min, max, sum, count, last) of blocks older than 40 h and
- * 10 days (configurable) serve long-range reads.
+ * (chunks, index, meta.json; each with checksums; read through mmap; docs/tsdb-format.md)
+ * every block_duration; a block stores each chunk as XOR or, when every value is exactly
+ * m / 10^k and that is smaller, as integer differences (DQ); blocks are compacted into
+ * larger ones; retention drops blocks by age and total size; downsampled copies (5m and
+ * 1h: min, max, sum, count, last) of blocks older than 40 h and 10 days (configurable)
+ * serve long-range reads.
  *
  * Stale markers: a sample whose value has the bits of WARD_STALE_NAN marks the end of a
  * series (as Prometheus' scrape loop writes); queries treat it as "no value".

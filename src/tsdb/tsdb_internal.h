@@ -1,8 +1,8 @@
 /* tsdb_internal.h: the structures shared by the files of src/tsdb (never included outside).
  *
- * Layers: crc32c and varints (here) < gorilla chunks < index (postings) < head (in-memory
- * series) / wal (log segments) / block (immutable on-disk blocks) < compact < db (the
- * public API, locking). Every struct here is owned by exactly one db and guarded by the
+ * Layers: crc32c and varints (here) < XOR (gorilla.c) and DQ (dq.c) chunks, chunk.c choosing
+ * and reading either < index (postings) < head (in-memory series) / wal (log segments) /
+ * block (immutable on-disk blocks) < compact < db (the public API, locking). Every struct here is owned by exactly one db and guarded by the
  * db's rwlock (see db.c); nothing here locks on its own.
  */
 #ifndef WARD_TSDB_INTERNAL_H
