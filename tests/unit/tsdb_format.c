@@ -1,8 +1,10 @@
 /* tsdb_format.c: the block file formats across versions. A block written by the XOR-only
  * version of ward (index format 1: labels as strings, absolute chunk metas, a postings
- * section) is embedded below byte for byte and must open and read back exactly; blocks
- * written now use index format 2 and DQ chunks for quantised values, and a block holding
- * both encodings, many series sharing label prefixes, and every column reads back. */
+ * section) is embedded below byte for byte: it must open and read back exactly, and compact
+ * with new data into one block of the current formats. A block written now uses index
+ * format 2 with DQ chunks for quantised values and XOR for the rest, and its series, with
+ * label prefixes shared, read back exactly, whole and over a time range. */
+#include <dirent.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -202,6 +204,81 @@ static void block_of_the_xor_only_version_reads_back_exactly(void **state) {
 	block_free(b);
 }
 
+/* A store holding the old block compacts it with new data into one block of the current
+ * formats, and every sample, old and new, reads back exactly. */
+static void old_block_compacts_with_new_data_into_the_current_formats(void **state) {
+	(void)state;
+	char bdir[128];
+	struct ward_err err;
+	snprintf(bdir, sizeof(bdir), "%s/blocks", dir);
+	assert_int_equal(mkdir(bdir, 0700), 0);
+	snprintf(bdir, sizeof(bdir), "%s/blocks/01M8B83X8FHKYNAD5REGWV2FM9", dir);
+	assert_int_equal(mkdir(bdir, 0700), 0);
+	put_file(bdir, "chunks", old_chunks, sizeof(old_chunks));
+	put_file(bdir, "index", old_index, sizeof(old_index));
+	put_file(bdir, "meta.json", old_meta, strlen(old_meta));
+	struct tsdb_opts o;
+	tsdb_opts_default(&o);
+	o.dir = dir;
+	o.retention_ms = 0;
+	o.downsample = false;
+	struct tsdb *db = tsdb_open(&o, &err);
+	if (!db)
+		fail_msg("%s", err.msg);
+	struct labels l;
+	labels_init(&l);
+	labels_set(&l, "__name__", "old_counter");
+	labels_set(&l, "job", "a");
+	/* 130 more samples after the old ones, inside the same 6 h compaction range */
+	struct tsdb_appender *a = tsdb_appender_new(db);
+	for (int i = 130; i < 260; i++)
+		assert_int_equal(tsdb_append(a, &l, 1700000000000LL + i * 15000LL, i * 0.25, &err),
+		                 0);
+	assert_int_equal(tsdb_commit(a, NULL, &err), 0);
+	assert_int_equal(tsdb_maintain(db, true, &err), 0);
+	struct tsdb_stats st;
+	tsdb_stats(db, &st);
+	assert_int_equal(st.blocks, 1);
+	struct matcher m;
+	assert_int_equal(matcher_init(&m, MATCH_EQ, "job", "a", &err), 0);
+	struct tsdb_series *out;
+	size_t n;
+	assert_int_equal(tsdb_select(db, INT64_MIN, INT64_MAX, &m, 1, 0, 0, &out, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[0].n, 260);
+	assert_int_equal(out[1].n, 130);
+	for (size_t i = 0; i < 260; i++) {
+		assert_true(out[0].t[i] == 1700000000000LL + (int64_t)i * 15000);
+		assert_true(tsdb_dbits(out[0].v[i]) == tsdb_dbits((double)i * 0.25));
+		if (i < 130)
+			assert_true(tsdb_dbits(out[1].v[i]) == tsdb_dbits(0.1 * (double)i));
+	}
+	tsdb_series_free(out, n);
+	free(out);
+	matcher_free(&m);
+	labels_free(&l);
+	tsdb_close(db);
+	/* the merged block is in format 2 */
+	snprintf(bdir, sizeof(bdir), "%s/blocks", dir);
+	DIR *d = opendir(bdir);
+	struct dirent *de;
+	int seen = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char p[512], head[8];
+		snprintf(p, sizeof(p), "%s/%s/index", bdir, de->d_name);
+		FILE *f = fopen(p, "rb");
+		assert_non_null(f);
+		assert_int_equal(fread(head, 1, 8, f), 8);
+		fclose(f);
+		assert_memory_equal(head, "WTSDBIX2", 8);
+		seen++;
+	}
+	closedir(d);
+	assert_int_equal(seen, 1);
+}
+
 static struct labels ls[40];
 static int by_labels(const void *a, const void *b) {
 	return labels_cmp(&ls[*(const int *)a], &ls[*(const int *)b]);
@@ -291,6 +368,8 @@ int main(void) {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(block_of_the_xor_only_version_reads_back_exactly,
 	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                old_block_compacts_with_new_data_into_the_current_formats, setup, teardown),
 	        cmocka_unit_test_setup_teardown(new_blocks_use_index_v2_and_dq_and_read_back, setup,
 	                                        teardown),
 	};
