@@ -43,6 +43,12 @@ static const struct conf_field tsdb_fields[] = {
 	 .help = "\"always\" (every acknowledged write is on disk) or a duration (fsync that often)"},
 	{.key = "downsample", .type = CONF_BOOL, .offset = PC(downsample), .defval = "true",
 	 .help = "keep 5m and 1h resolutions of old data for long-range queries"},
+	{.key = "downsample_5m_after", .type = CONF_DURATION, .offset = PC(downsample_5m_after_ms),
+	 .defval = "40h", .min = 0, .max = 100 * 365 * 86400e3, .flags = CONF_RANGE,
+	 .help = "5m copies of blocks whose samples are all this much older than the newest"},
+	{.key = "downsample_1h_after", .type = CONF_DURATION, .offset = PC(downsample_1h_after_ms),
+	 .defval = "10d", .min = 0, .max = 100 * 365 * 86400e3, .flags = CONF_RANGE,
+	 .help = "1h copies of 5m blocks whose samples are all this much older than the newest"},
 	{.key = "self_scrape_interval", .type = CONF_DURATION, .offset = PC(self_scrape_ms),
 	 .defval = "15s", .min = 0, .max = 3600e3, .flags = CONF_RANGE,
 	 .help = "how often ward writes its own /metrics into the store (0: never)"},
@@ -212,6 +218,8 @@ static int promapi_start(struct ward_ctx *ctx, const struct conf *c, struct ward
 	o.block_duration_ms = pc->block_duration_ms;
 	o.ooo_window_ms = pc->ooo_window_ms;
 	o.downsample = pc->downsample;
+	o.downsample_5m_after_ms = pc->downsample_5m_after_ms;
+	o.downsample_1h_after_ms = pc->downsample_1h_after_ms;
 	if (pc->wal_fsync && strcmp(pc->wal_fsync, "always") != 0) {
 		o.fsync = TSDB_FSYNC_PERIODIC;
 		(void)ward_parse_duration(pc->wal_fsync, strlen(pc->wal_fsync), &o.fsync_interval_ms,

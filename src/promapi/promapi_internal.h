@@ -22,6 +22,8 @@ struct promapi_conf {
 	int64_t ooo_window_ms;
 	char *wal_fsync;
 	bool downsample;
+	int64_t downsample_5m_after_ms;
+	int64_t downsample_1h_after_ms;
 	int64_t self_scrape_ms;
 	int64_t query_timeout_ms;
 	int64_t query_max_samples;
