@@ -510,6 +510,21 @@ static void json_formats_like_prometheus(void **state) {
 	                    "\"__name__\":\"x\",\"a\":\"b\"},\"value\":[31,\"0.1\"]}]}");
 	promql_result_free(&res);
 	promql_expr_free(e);
+	/* timestamps before 1970 and with 1 to 3 decimals; a value repeated, then changed,
+	 * then repeated again (formatted once and remembered, never stale) */
+	{
+		int64_t ts[] = {-1500, -1, 0, 120, 1001, 1700000000010LL, 1700000000100LL};
+		double vs[] = {2, 2, 2.5, 2, 2, -0.0, 0};
+		struct tsdb_series s = {.t = ts, .v = vs, .n = 7};
+		struct promql_result r = {.type = PROMQL_MATRIX, .series = &s, .nseries = 1};
+		buf_reset(&b);
+		promql_result_json(&r, &b);
+		assert_string_equal(buf_cstr(&b),
+		                    "{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},"
+		                    "\"values\":[[-1.5,\"2\"],[-0.001,\"2\"],[0,\"2.5\"],"
+		                    "[0.12,\"2\"],[1.001,\"2\"],[1700000000.01,\"-0\"],"
+		                    "[1700000000.1,\"0\"]]}]}");
+	}
 	buf_free(&b);
 	promql_memstore_free(m);
 }
