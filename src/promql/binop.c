@@ -15,14 +15,22 @@ static bool is_comparison(enum tok op) {
 	return op >= T_EQLC && op <= T_GTR;
 }
 
+bool promql_binop_is_comparison(enum tok op) {
+	return is_comparison(op);
+}
+
 /* Prometheus 2.42's shouldDropMetricName: + - * / % ^ drop __name__; atan2 keeps it (3.x
  * drops it too: promtool 2.42 answers node_cpu{...} for `node_cpu atan2 node_var`). */
 static bool drops_name(enum tok op) {
 	return op >= T_ADD && op < T_ATAN2;
 }
 
+bool promql_binop_drops_name(enum tok op) {
+	return drops_name(op);
+}
+
 /* Go's math.Mod: the result has the sign of x. fmod does the same. */
-static double binop_apply(enum tok op, double l, double r, bool *keep) {
+double promql_binop_apply(enum tok op, double l, double r, bool *keep) {
 	*keep = true;
 	switch (op) {
 	case T_ADD:
@@ -65,7 +73,7 @@ static double binop_apply(enum tok op, double l, double r, bool *keep) {
 
 static int scalar_scalar(const struct promql_expr *e, double l, double r, struct value *out) {
 	bool keep;
-	double v = binop_apply(e->op, l, r, &keep);
+	double v = promql_binop_apply(e->op, l, r, &keep);
 
 	out->type = PROMQL_SCALAR;
 	out->scalar = is_comparison(e->op) ? (keep ? 1 : 0) : v;
@@ -85,7 +93,7 @@ static int vector_scalar(struct eval_ctx *ec, const struct promql_expr *e, struc
 			l = s;
 			r = x->v;
 		}
-		v = binop_apply(e->op, l, r, &keep);
+		v = promql_binop_apply(e->op, l, r, &keep);
 		if (is_comparison(e->op) && swap)
 			v = r;
 		if (e->return_bool) {
@@ -144,8 +152,8 @@ static int set_op(const struct promql_expr *e, struct value *l, struct value *r,
 
 /* The output labels of a match: lhs (the "many" side's labels, moved: each of its series
  * makes at most one output) as the operator and matching clauses shape them. */
-static void result_metric(const struct promql_expr *e, struct labels *lhs,
-                          const struct labels *rhs, struct labels *out) {
+void promql_binop_result_metric(const struct promql_expr *e, struct labels *lhs,
+                                const struct labels *rhs, struct labels *out) {
 	size_t i, j;
 
 	*out = *lhs;
@@ -251,13 +259,13 @@ static int vector_vector(struct eval_ctx *ec, const struct promql_expr *e, struc
 			vl = vr;
 			vr = t;
 		}
-		v = binop_apply(e->op, vl, vr, &keep);
+		v = promql_binop_apply(e->op, vl, vr, &keep);
 		if (e->return_bool) {
 			v = keep ? 1 : 0;
 		} else if (!keep) {
 			continue;
 		}
-		result_metric(e, &many->s[i].ls, &one->s[j].ls, &m);
+		promql_binop_result_metric(e, &many->s[i].ls, &one->s[j].ls, &m);
 		if (e->card == CARD_ONE_TO_ONE) {
 			if (strmap_get(&seen, b.data, b.len) != SIZE_MAX) {
 				labels_free(&m);

@@ -843,24 +843,30 @@ static bool seriesw_shape(const struct promql_expr *e, const struct promql_expr 
 #define SERIESW_TIME_LIMIT (INT64_C(1) << 52)
 
 
-/* One series of a bare selector: the newest sample in each step's lookback window. */
+/* One series of a bare selector: the newest sample in each step's lookback window. loaded
+ * counts, per step, one sample for each point, or with window every sample of the lookback
+ * window, stale markers included (what do_select counts for the step path's selector). */
 static size_t seriesw_vsel(const struct eval_ctx *ec, const struct tsdb_series *s,
                            int64_t offset, int64_t start, int64_t step, size_t nsteps,
-                           struct tsdb_series *d, size_t *loaded) {
+                           struct tsdb_series *d, size_t *loaded, bool window) {
 	int64_t lb = ec->opts.lookback_ms;
-	size_t j = 0, k, n = 0;
+	size_t j = 0, lo = 0, k, n = 0;
 
 	for (k = 0; k < nsteps; k++) {
 		int64_t t = start + (int64_t)k * step, te = t - offset;
 		while (j < s->n && s->t[j] <= te)
 			j++;
+		while (lo < j && s->t[lo] < te - lb + WINDOW_LEFT_OPEN)
+			lo++;
+		if (loaded && window)
+			loaded[k] += j - lo;
 		if (j == 0 || s->t[j - 1] < te - lb + WINDOW_LEFT_OPEN ||
 		    promql_is_stale(s->v[j - 1]))
 			continue;
 		d->t[n] = t;
 		d->v[n] = s->v[j - 1];
 		n++;
-		if (loaded)
+		if (loaded && !window)
 			loaded[k]++;
 	}
 	return n;
@@ -923,35 +929,35 @@ static int seriesw_call(struct eval_ctx *ec, const struct promql_expr *call, int
 	return 0;
 }
 
-static int cmp_series_ptr(const void *a, const void *b) {
-	return labels_cmp(&(*(struct tsdb_series *const *)a)->labels,
-	                  &(*(struct tsdb_series *const *)b)->labels);
-}
-
-/* Whether two of the n series have the same labels. */
-static bool seriesw_has_dup(struct tsdb_series *r, size_t n) {
-	struct tsdb_series **p;
+/* Whether two of the n series have the same labels: equal labels have equal hashes, so
+ * sort the hashes and compare only neighbours whose hashes collide. */
+bool promql_series_has_dup(const struct tsdb_series *r, size_t n) {
+	struct hashed stackbuf[64], *hs;
 	bool dup = false;
-	size_t i;
+	size_t i, j;
 
 	if (n < 2)
 		return false;
-	p = ward_xmalloc(n * sizeof(p[0]));
+	hs = n <= 64 ? stackbuf : ward_xmalloc(n * sizeof(*hs));
 	for (i = 0; i < n; i++)
-		p[i] = &r[i];
-	qsort(p, n, sizeof(p[0]), cmp_series_ptr);
+		hs[i] = (struct hashed){labels_hash(&r[i].labels), i};
+	qsort(hs, n, sizeof(*hs), cmp_hashed);
 	for (i = 1; i < n && !dup; i++)
-		dup = labels_equal(&p[i - 1]->labels, &p[i]->labels);
-	free(p);
+		for (j = i; j > 0 && hs[j - 1].h == hs[i].h && !dup; j--)
+			dup = labels_equal(&r[hs[j - 1].i].labels, &r[hs[i].i].labels);
+	if (hs != stackbuf)
+		free(hs);
 	return dup;
 }
 
 /* The points of e (a series-wise shape) at every step, one series per selected series in the
  * order storage gave them (the order the step-by-step path sees them in), series without
- * points left out. 1: done; 0: not applicable (nothing changed but ec->t); -1: error. */
+ * points left out. With loaded (nsteps counters), adds the samples each step holds (see
+ * seriesw_vsel for window). 1: done; 0: not applicable (nothing changed but ec->t and
+ * loaded); -1: error. */
 static int eval_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int64_t start,
                            int64_t end, int64_t step, struct tsdb_series **out, size_t *nout,
-                           size_t **loaded_out) {
+                           size_t *loaded, bool window) {
 	const struct promql_expr *call, *msel, *vs;
 	struct tsdb_series *ss = NULL, *res = NULL;
 	struct value ov;
@@ -978,9 +984,6 @@ static int eval_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int
 	}
 	memset(&ov, 0, sizeof(ov));
 	res = ward_xcalloc(nss ? nss : 1, sizeof(res[0]));
-	/* max_samples bounds, at each step, the samples the selector holds for it (as the
-	 * step-by-step path counts them, stale markers aside) */
-	size_t *loaded = ec->opts.max_samples ? ward_xcalloc(nsteps, sizeof(*loaded)) : NULL;
 	for (i = 0; i < nss; i++) {
 		struct tsdb_series *s = &ss[i], *d = &res[nres];
 		size_t n = 0;
@@ -991,7 +994,8 @@ static int eval_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int
 		d->t = ward_xmalloc(nsteps * sizeof(d->t[0]));
 		d->v = ward_xmalloc(nsteps * sizeof(d->v[0]));
 		if (!call) {
-			n = seriesw_vsel(ec, s, vs->offset_ms, start, step, nsteps, d, loaded);
+			n = seriesw_vsel(ec, s, vs->offset_ms, start, step, nsteps, d, loaded,
+			                 window);
 			if (n > 0) {
 				d->labels = s->labels;
 				labels_init(&s->labels);
@@ -1028,28 +1032,17 @@ static int eval_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int
 	promql_value_free(&ov);
 	promql_series_free_all(ss, nss);
 	ec->t = start;
-	for (i = 0; rc == 0 && loaded && i < nsteps; i++)
-		if (loaded[i] > ec->opts.max_samples) {
-			ec->samples_loaded = loaded[i];
-			rc = check_limits(ec);
-		}
 	if (rc < 0) {
-		free(loaded);
 		promql_series_free_all(res, nres);
 		if (!ward_err_isset(ec->err)) /* a function refused a point: let the step-by-step
 		                                 * path report it as it would */
 			return 0;
 		return -1;
 	}
-	if (seriesw_has_dup(res, nres)) {
-		free(loaded);
+	if (promql_series_has_dup(res, nres)) {
 		promql_series_free_all(res, nres);
 		return 0;
 	}
-	if (loaded_out)
-		*loaded_out = loaded;
-	else
-		free(loaded);
 	if (nres == 0) {
 		free(res);
 		res = NULL;
@@ -1059,27 +1052,87 @@ static int eval_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int
 	return 1;
 }
 
-/* A range query of a series-wise shape, whole. 1, 0 or -1 as eval_serieswise. */
+bool promql_rv_leaf_shape(const struct promql_expr *e) {
+	const struct promql_expr *call, *msel, *vs;
+
+	return seriesw_shape(e, &call, &msel, &vs);
+}
+
+int promql_rv_leaf(struct eval_ctx *ec, const struct promql_expr *e, const struct rsteps *rs,
+                   struct rv *out) {
+	memset(out, 0, sizeof(*out));
+	return eval_serieswise(ec, e, rs->start, rs->end, rs->step, &out->s, &out->n, rs->loaded,
+	                       !rs->count_points);
+}
+
+void promql_rv_free(struct rv *v) {
+	promql_series_free_all(v->s, v->n);
+	memset(v, 0, sizeof(*v));
+}
+
+/* With max_samples, the samples each step held (rs->loaded) against the limit: 0, or -1 with
+ * the step path's error. */
+static int check_loaded(struct eval_ctx *ec, const struct rsteps *rs) {
+	size_t i;
+
+	for (i = 0; rs->loaded && i < rs->nsteps; i++)
+		if (rs->loaded[i] > ec->opts.max_samples) {
+			ec->samples_loaded = rs->loaded[i];
+			return check_limits(ec);
+		}
+	return 0;
+}
+
+static void rsteps_init(struct rsteps *rs, const struct eval_ctx *ec, int64_t start, int64_t end,
+                        int64_t step) {
+	memset(rs, 0, sizeof(*rs));
+	rs->start = start;
+	rs->end = end;
+	rs->step = step;
+	rs->nsteps = (size_t)((end - start) / step) + 1;
+	/* max_samples bounds, at each step, the samples the selectors hold for it (as the
+	 * step-by-step path counts them, stale markers aside) */
+	if (ec->opts.max_samples)
+		rs->loaded = ward_xcalloc(rs->nsteps, sizeof(*rs->loaded));
+}
+
+/* A range query whose whole expression evaluates series-wise (promql_rv_eval). 1, 0 or -1
+ * as there. */
 static int eval_range_serieswise(struct eval_ctx *ec, const struct promql_expr *e, int64_t start,
                                  int64_t end, int64_t step, struct promql_result *out) {
-	struct tsdb_series *res;
-	size_t nres;
-	int rc = eval_serieswise(ec, e, start, end, step, &res, &nres, NULL);
+	struct rsteps rs;
+	struct rv v;
+	int rc;
 
-	if (rc <= 0)
+	if (!promql_rv_shape(e))
+		return 0;
+	rsteps_init(&rs, ec, start, end, step);
+	/* a bare selector counts its points (what it has always counted, as Prometheus does);
+	 * inside an operator a selector counts as the step path counts it */
+	rs.count_points = strip_paren(e)->kind == N_VSEL;
+	rc = promql_rv_eval(ec, e, &rs, &v);
+	if (rc > 0 && v.is_scalar)
+		rc = 0; /* a scalar: the step path writes it out */
+	if (rc > 0 && check_loaded(ec, &rs) < 0)
+		rc = -1;
+	free(rs.loaded);
+	if (rc <= 0) {
+		promql_rv_free(&v);
 		return rc;
-	if (nres > 1)
-		qsort(res, nres, sizeof(res[0]), cmp_series);
-	out->series = res;
-	out->nseries = nres;
+	}
+	if (v.n > 1)
+		qsort(v.s, v.n, sizeof(v.s[0]), cmp_series);
+	out->series = v.s;
+	out->nseries = v.n;
 	out->type = PROMQL_MATRIX;
 	out->t_ms = end;
 	return 1;
 }
 
 /* The first function call of a series-wise shape in e that every step evaluates at the
- * step's own time (not under a subquery), or NULL. */
-static const struct promql_expr *find_pre_node(const struct promql_expr *e) {
+ * step's own time (not under a subquery), or NULL; with ops, the first operator, unary minus
+ * or such a call whose operands all are (promql_rv_shape), which is the largest. */
+static const struct promql_expr *find_pre_node(const struct promql_expr *e, bool ops) {
 	const struct promql_expr *call, *msel, *vs, *r = NULL;
 	size_t i;
 
@@ -1087,39 +1140,79 @@ static const struct promql_expr *find_pre_node(const struct promql_expr *e) {
 		return NULL;
 	if (e->kind == N_CALL && seriesw_shape(e, &call, &msel, &vs))
 		return e;
+	if (ops && (e->kind == N_BIN || e->kind == N_NEG) && e->type == PROMQL_VECTOR &&
+	    promql_rv_shape(e))
+		return e;
 	if (e->kind == N_CALL) {
 		for (i = 0; i < e->nargs && !r; i++)
-			r = find_pre_node(e->args[i]);
+			r = find_pre_node(e->args[i], ops);
 		return r;
 	}
-	r = find_pre_node(e->expr);
+	r = find_pre_node(e->expr, ops);
 	if (!r)
-		r = find_pre_node(e->lhs);
+		r = find_pre_node(e->lhs, ops);
 	if (!r)
-		r = find_pre_node(e->rhs);
+		r = find_pre_node(e->rhs, ops);
 	if (!r)
-		r = find_pre_node(e->param);
+		r = find_pre_node(e->param, ops);
 	return r;
 }
 
-/* Computes ec->pre for a series-wise sub-expression of e, so that each step of a range query
- * takes its vector from there. 0 (with or without one) or -1 with an error. */
-static int pre_compute(struct eval_ctx *ec, const struct promql_expr *e, int64_t start,
-                       int64_t end, int64_t step) {
-	const struct promql_expr *p = find_pre_node(e);
+/* The first node of find_pre_node below the root of e, ec->pre for it (nodes the root
+ * already was tried as are not tried again). 1 with one, 0 without, -1 with an error. */
+static int pre_try(struct eval_ctx *ec, const struct promql_expr *e, bool ops,
+                   const struct rsteps *rs) {
+	const struct promql_expr *p = NULL, *root = strip_paren(e);
+	struct rv v;
 	int rc;
 
-	if (!p || p == strip_paren(e))
-		return 0;
-	rc = eval_serieswise(ec, p, start, end, step, &ec->pre, &ec->npre, &ec->pre_loaded);
-	if (rc < 0)
-		return -1;
-	if (rc > 0) {
-		ec->pre_node = p;
-		ec->pre_start = start;
-		ec->pre_step = step;
+	if (root->kind == N_BIN || root->kind == N_NEG) {
+		p = find_pre_node(root->lhs, ops);
+		if (!p)
+			p = find_pre_node(root->rhs, ops);
+		if (!p)
+			p = find_pre_node(root->expr, ops);
+	} else {
+		p = find_pre_node(root, ops);
 	}
-	return 0;
+	if (!p || p == root)
+		return 0;
+	rc = promql_rv_eval(ec, p, rs, &v);
+	if (rc > 0 && v.is_scalar)
+		rc = 0;
+	if (rc <= 0) {
+		promql_rv_free(&v);
+		return rc;
+	}
+	ec->pre = v.s;
+	ec->npre = v.n;
+	ec->pre_node = strip_paren(p);
+	ec->pre_start = rs->start;
+	ec->pre_step = rs->step;
+	return 1;
+}
+
+/* Computes ec->pre for a series-wise sub-expression of e, so that each step of a range query
+ * takes its vector from there: the largest operator tree that evaluates series-wise, or, when
+ * that one cannot, the first range function. 0 (with or without one) or -1 with an error. */
+static int pre_compute(struct eval_ctx *ec, const struct promql_expr *e, int64_t start,
+                       int64_t end, int64_t step) {
+	struct rsteps rs;
+	int rc;
+
+	rsteps_init(&rs, ec, start, end, step);
+	rc = pre_try(ec, e, true, &rs);
+	if (rc == 0) {
+		if (rs.loaded)
+			memset(rs.loaded, 0, rs.nsteps * sizeof(*rs.loaded));
+		rc = pre_try(ec, e, false, &rs);
+	}
+	if (rc > 0) {
+		ec->pre_loaded = rs.loaded; /* each step starts its count from there */
+		return 0;
+	}
+	free(rs.loaded);
+	return rc;
 }
 
 /* The vector of the precomputed node at ec->t: what promql_eval of the call would give;

@@ -298,6 +298,48 @@ void strmap_put(struct strmap *m, const char *key, size_t len, size_t val);
 
 int promql_eval_aggregate(struct eval_ctx *ec, const struct promql_expr *e, struct value *out);
 int promql_eval_binop(struct eval_ctx *ec, const struct promql_expr *e, struct value *out);
+/* The operator semantics binop.c applies to one pair of values, for serieswise.c: the value,
+ * and in *keep whether a comparison keeps it (true for arithmetic). */
+double promql_binop_apply(enum tok op, double l, double r, bool *keep);
+bool promql_binop_is_comparison(enum tok op);
+bool promql_binop_drops_name(enum tok op);
+/* The labels of a vector-vector match: those of the "many" side's series (lhs, moved), shaped
+ * by the operator, on/ignoring and group_x labels taken from rhs (the "one" side's). */
+void promql_binop_result_metric(const struct promql_expr *e, struct labels *lhs,
+                                const struct labels *rhs, struct labels *out);
+
+/* ---- series-wise range evaluation (eval.c: selectors and range functions; serieswise.c:
+ * operators) ----
+ * A range query's sub-expression evaluated for all its steps at once, where that gives what
+ * evaluating it step by step would. A vector value is a set of series, each with its points
+ * at the step times where it has one (ascending), in the order the step-by-step path's
+ * vectors have them; series without points are left out. */
+struct rv {
+	bool is_scalar; /* a number literal, or operators over them */
+	double scalar;
+	struct tsdb_series *s; /* else: owned */
+	size_t n;
+};
+struct rsteps {
+	int64_t start, end, step;
+	size_t nsteps;
+	/* with max_samples: per step, the samples the step path's selectors would hold for it
+	 * (leaves add theirs); else NULL */
+	size_t *loaded;
+	bool count_points; /* a bare selector counts one per point, not its lookback window */
+};
+/* Whether e is of a form promql_rv_eval takes (the data may still make it decline). */
+bool promql_rv_shape(const struct promql_expr *e);
+/* 1 with *out; 0 when e must be evaluated step by step (nothing changed but ec->t and
+ * rs->loaded; out is empty); -1 with the error set. */
+int promql_rv_eval(struct eval_ctx *ec, const struct promql_expr *e, const struct rsteps *rs,
+                   struct rv *out);
+/* The selectors and range functions over them (eval.c), as promql_rv_eval. */
+bool promql_rv_leaf_shape(const struct promql_expr *e);
+int promql_rv_leaf(struct eval_ctx *ec, const struct promql_expr *e, const struct rsteps *rs,
+                   struct rv *out);
+void promql_rv_free(struct rv *v);
+bool promql_series_has_dup(const struct tsdb_series *r, size_t n);
 
 /* ---- number helpers ---- */
 void promql_kahan_inc(double inc, double *sum, double *c);
