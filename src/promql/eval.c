@@ -872,6 +872,55 @@ static size_t seriesw_vsel(const struct eval_ctx *ec, const struct tsdb_series *
 	return n;
 }
 
+/* seriesw_call for a function with windows: the windows of all steps go to it at once. */
+static int seriesw_windows(const struct promql_expr *call, int64_t range, struct tsdb_series *s,
+                           int64_t offset, int64_t start, int64_t step, size_t nsteps,
+                           struct tsdb_series *d, size_t *nout, size_t *loaded) {
+	size_t *wlo = ward_xmalloc(nsteps * sizeof(*wlo)), *whi = ward_xmalloc(nsteps * sizeof(*whi));
+	int64_t *rend = ward_xmalloc(nsteps * sizeof(*rend)), *wt = ward_xmalloc(nsteps * sizeof(*wt));
+	double *out = ward_xmalloc(nsteps * sizeof(*out));
+	bool *ok = ward_xmalloc(nsteps * sizeof(*ok));
+	size_t lo = 0, hi = 0, k, nw = 0, n = 0;
+
+	for (k = 0; k < nsteps; k++) {
+		int64_t t = start + (int64_t)k * step, te = t - offset;
+		int64_t wmin = te - range + WINDOW_LEFT_OPEN;
+		while (hi < s->n && s->t[hi] <= te)
+			hi++;
+		while (lo < s->n && s->t[lo] < wmin)
+			lo++;
+		if (hi <= lo)
+			continue;
+		if (loaded)
+			loaded[k] += hi - lo;
+		wlo[nw] = lo;
+		whi[nw] = hi;
+		rend[nw] = te;
+		wt[nw] = t;
+		nw++;
+	}
+	call->fn->windows(call, s, &(struct fn_windows){wlo, whi, rend, nw}, out, ok);
+	for (k = 0; k < nw; k++) {
+		if (!ok[k])
+			continue;
+		d->t[n] = wt[k];
+		d->v[n] = out[k];
+		n++;
+	}
+	if (n > 0) {
+		labels_copy(&d->labels, &s->labels);
+		promql_labels_drop_name(&d->labels);
+	}
+	*nout = n;
+	free(wlo);
+	free(whi);
+	free(rend);
+	free(wt);
+	free(out);
+	free(ok);
+	return 0;
+}
+
 /* One series through a range function; s has no stale markers. -1 when the function fails. */
 static int seriesw_call(struct eval_ctx *ec, const struct promql_expr *call, int64_t range,
                         struct tsdb_series *s, int64_t offset, int64_t start, int64_t step,
@@ -882,6 +931,8 @@ static int seriesw_call(struct eval_ctx *ec, const struct promql_expr *call, int
 	bool have_labels = false;
 	size_t lo = 0, hi = 0, k, i, n = 0;
 
+	if (call->fn->windows)
+		return seriesw_windows(call, range, s, offset, start, step, nsteps, d, nout, loaded);
 	for (k = 0; k < nsteps; k++) {
 		int64_t t = start + (int64_t)k * step, te = t - offset;
 		int64_t wmin = te - range + WINDOW_LEFT_OPEN;

@@ -76,51 +76,90 @@ static void range_bounds(struct eval_ctx *ec, const struct promql_expr *arg, int
 	*start = *end - m->range_ms;
 }
 
+/* Prometheus' extrapolatedRate for one series' samples of a window [rstart, rend]: false
+ * when it has fewer than two. */
+static bool rate_value(const struct tsdb_series *s, int64_t rstart, int64_t rend, int64_t range,
+                       bool is_counter, bool is_rate, double *out) {
+	double result, last = 0, to_start, to_end, sampled, avg, threshold, extrap, factor;
+	size_t j;
+
+	if (s->n < 2)
+		return false;
+	result = s->v[s->n - 1] - s->v[0];
+	if (is_counter) {
+		for (j = 0; j < s->n; j++) {
+			if (s->v[j] < last)
+				result += last;
+			last = s->v[j];
+		}
+	}
+	to_start = (double)(s->t[0] - rstart) / 1000;
+	to_end = (double)(rend - s->t[s->n - 1]) / 1000;
+	sampled = (double)(s->t[s->n - 1] - s->t[0]) / 1000;
+	avg = sampled / (double)(s->n - 1);
+	threshold = avg * 1.1;
+	extrap = sampled;
+	/* Prometheus 2.x clamps to the counter's zero point first, then applies the
+	 * 1.1 x average interval rule to what is left (3.x does it the other way round). */
+	if (is_counter && result > 0 && s->v[0] >= 0) {
+		double to_zero = sampled * (s->v[0] / result);
+		if (to_zero < to_start)
+			to_start = to_zero;
+	}
+	if (to_start >= threshold)
+		to_start = avg / 2;
+	extrap += to_start;
+	if (to_end >= threshold)
+		to_end = avg / 2;
+	extrap += to_end;
+	factor = extrap / sampled;
+	if (is_rate)
+		factor /= (double)range / 1000;
+	*out = result * factor;
+	return true;
+}
+
 static int extrapolated_rate(struct eval_ctx *ec, const struct promql_expr *call,
                              struct value *args, struct value *out, bool is_counter, bool is_rate) {
 	int64_t rstart, rend, range;
-	size_t i, j;
+	size_t i;
 
 	out->type = PROMQL_VECTOR;
 	range_bounds(ec, call->args[0], &rstart, &rend, &range);
 	for (i = 0; i < args[0].nm; i++) {
-		const struct tsdb_series *s = &args[0].m[i];
-		double result, last = 0, to_start, to_end, sampled, avg, threshold, extrap, factor;
-		if (s->n < 2)
-			continue;
-		result = s->v[s->n - 1] - s->v[0];
-		if (is_counter) {
-			for (j = 0; j < s->n; j++) {
-				if (s->v[j] < last)
-					result += last;
-				last = s->v[j];
-			}
-		}
-		to_start = (double)(s->t[0] - rstart) / 1000;
-		to_end = (double)(rend - s->t[s->n - 1]) / 1000;
-		sampled = (double)(s->t[s->n - 1] - s->t[0]) / 1000;
-		avg = sampled / (double)(s->n - 1);
-		threshold = avg * 1.1;
-		extrap = sampled;
-		/* Prometheus 2.x clamps to the counter's zero point first, then applies the
-		 * 1.1 x average interval rule to what is left (3.x does it the other way round). */
-		if (is_counter && result > 0 && s->v[0] >= 0) {
-			double to_zero = sampled * (s->v[0] / result);
-			if (to_zero < to_start)
-				to_start = to_zero;
-		}
-		if (to_start >= threshold)
-			to_start = avg / 2;
-		extrap += to_start;
-		if (to_end >= threshold)
-			to_end = avg / 2;
-		extrap += to_end;
-		factor = extrap / sampled;
-		if (is_rate)
-			factor /= (double)range / 1000;
-		push_copy(&out->vec, &s->labels, result * factor, true);
+		double v;
+		if (rate_value(&args[0].m[i], rstart, rend, range, is_counter, is_rate, &v))
+			push_copy(&out->vec, &args[0].m[i].labels, v, true);
 	}
 	return 0;
+}
+
+/* The windows of one series through rate_value (func_windows). */
+static void rate_windows(const struct promql_expr *call, const struct tsdb_series *s,
+                         const struct fn_windows *w, double *out, bool *ok, bool is_counter,
+                         bool is_rate) {
+	int64_t range = unparen(call->args[0])->range_ms;
+	size_t k;
+
+	for (k = 0; k < w->n; k++) {
+		struct tsdb_series view = {.t = s->t + w->lo[k], .v = s->v + w->lo[k],
+		                           .n = w->hi[k] - w->lo[k]};
+		ok[k] = rate_value(&view, w->rend[k] - range, w->rend[k], range, is_counter,
+		                   is_rate, &out[k]);
+	}
+}
+
+static void w_rate(const struct promql_expr *c, const struct tsdb_series *s,
+                   const struct fn_windows *w, double *out, bool *ok) {
+	rate_windows(c, s, w, out, ok, true, true);
+}
+static void w_increase(const struct promql_expr *c, const struct tsdb_series *s,
+                       const struct fn_windows *w, double *out, bool *ok) {
+	rate_windows(c, s, w, out, ok, true, false);
+}
+static void w_delta(const struct promql_expr *c, const struct tsdb_series *s,
+                    const struct fn_windows *w, double *out, bool *ok) {
+	rate_windows(c, s, w, out, ok, false, false);
 }
 
 static int f_rate(struct eval_ctx *ec, const struct promql_expr *c, struct value *a,
@@ -258,30 +297,78 @@ enum over {
  * first sample on (3.x sums directly first and only falls back to this on overflow, which
  * gives a different answer for e.g. 1 1e100 1 -1e100: promtool 2.42 says -2.4283361152821613e+83).
  * 2.42's kahanSumInc does not reset the compensation on overflow. */
+struct avg_acc {
+	double mean, c, count;
+};
+
+/* One sample into the mean: the body of 2.42's loop. */
+static inline void avg_add(struct avg_acc *a, double f) {
+	double inc, t;
+
+	a->count++;
+	if (isinf(a->mean)) {
+		if (isinf(f) && (a->mean > 0) == (f > 0))
+			return;
+		if (!isinf(f) && !isnan(f))
+			return;
+	}
+	inc = f / a->count - a->mean / a->count;
+	t = a->mean + inc;
+	if (fabs(a->mean) >= fabs(inc))
+		a->c += (a->mean - t) + inc;
+	else
+		a->c += (inc - t) + a->mean;
+	a->mean = t;
+}
+
+static inline double avg_result(const struct avg_acc *a) {
+	if (isinf(a->mean))
+		return a->mean;
+	return a->mean + a->c;
+}
+
 static double avg_over_time_242(const double *vals, size_t n) {
-	double mean = 0, c = 0, count = 0;
+	struct avg_acc a = {0, 0, 0};
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		double f = vals[i], inc, t;
-		count++;
-		if (isinf(mean)) {
-			if (isinf(f) && (mean > 0) == (f > 0))
-				continue;
-			if (!isinf(f) && !isnan(f))
-				continue;
+	for (i = 0; i < n; i++)
+		avg_add(&a, vals[i]);
+	return avg_result(&a);
+}
+
+/* avg_over_time of many windows of one series. Each mean is a chain of dependent divisions,
+ * so four windows advance together, a sample of each in turn: the chains overlap in the
+ * CPU, and each window still sees exactly the operations avg_over_time_242 does. */
+#define AVG_LANES 4
+static void w_avg_over_time(const struct promql_expr *c, const struct tsdb_series *s,
+                            const struct fn_windows *w, double *out, bool *ok) {
+	size_t k, l, i;
+
+	(void)c;
+	for (k = 0; k < w->n; k += AVG_LANES) {
+		struct avg_acc a[AVG_LANES] = {{0, 0, 0}};
+		const double *v[AVG_LANES];
+		size_t len[AVG_LANES], most = 0;
+		for (l = 0; l < AVG_LANES; l++) {
+			len[l] = k + l < w->n ? w->hi[k + l] - w->lo[k + l] : 0;
+			v[l] = k + l < w->n ? s->v + w->lo[k + l] : s->v;
+			most = len[l] > most ? len[l] : most;
 		}
-		inc = f / count - mean / count;
-		t = mean + inc;
-		if (fabs(mean) >= fabs(inc))
-			c += (mean - t) + inc;
-		else
-			c += (inc - t) + mean;
-		mean = t;
+		for (i = 0; i < most; i++) {
+			if (i < len[0])
+				avg_add(&a[0], v[0][i]);
+			if (i < len[1])
+				avg_add(&a[1], v[1][i]);
+			if (i < len[2])
+				avg_add(&a[2], v[2][i]);
+			if (i < len[3])
+				avg_add(&a[3], v[3][i]);
+		}
+		for (l = 0; l < AVG_LANES && k + l < w->n; l++) {
+			out[k + l] = avg_result(&a[l]);
+			ok[k + l] = len[l] > 0;
+		}
 	}
-	if (isinf(mean))
-		return mean;
-	return mean + c;
 }
 
 static int over_time(struct value *m, struct value *o, enum over kind, double q) {
@@ -1000,7 +1087,7 @@ static const struct func_def funcs[] = {
         {"asinh", {V}, 1, 0, V, f_asinh},
         {"atan", {V}, 1, 0, V, f_atan},
         {"atanh", {V}, 1, 0, V, f_atanh},
-        {"avg_over_time", {M}, 1, 0, V, f_avg_over_time},
+        {"avg_over_time", {M}, 1, 0, V, f_avg_over_time, w_avg_over_time},
         {"ceil", {V}, 1, 0, V, f_ceil},
         {"changes", {M}, 1, 0, V, f_changes},
         {"clamp", {V, S, S}, 3, 0, V, f_clamp},
@@ -1014,7 +1101,7 @@ static const struct func_def funcs[] = {
         {"day_of_year", {V}, 0, 1, V, f_day_of_year},
         {"days_in_month", {V}, 0, 1, V, f_days_in_month},
         {"deg", {V}, 1, 0, V, f_deg},
-        {"delta", {M}, 1, 0, V, f_delta},
+        {"delta", {M}, 1, 0, V, f_delta, w_delta},
         {"deriv", {M}, 1, 0, V, f_deriv},
         {"double_exponential_smoothing", {M, S, S}, 3, 0, V, f_holt_winters},
         {"exp", {V}, 1, 0, V, f_exp},
@@ -1024,7 +1111,7 @@ static const struct func_def funcs[] = {
         {"holt_winters", {M, S, S}, 3, 0, V, f_holt_winters},
         {"hour", {V}, 0, 1, V, f_hour},
         {"idelta", {M}, 1, 0, V, f_idelta},
-        {"increase", {M}, 1, 0, V, f_increase},
+        {"increase", {M}, 1, 0, V, f_increase, w_increase},
         {"irate", {M}, 1, 0, V, f_irate},
         {"label_join", {V, STR, STR, STR}, 3, -1, V, f_label_join},
         {"label_replace", {V, STR, STR, STR, STR}, 5, 0, V, f_label_replace},
@@ -1042,7 +1129,7 @@ static const struct func_def funcs[] = {
         {"present_over_time", {M}, 1, 0, V, f_present_over_time},
         {"quantile_over_time", {S, M}, 2, 0, V, f_quantile_over_time},
         {"rad", {V}, 1, 0, V, f_rad},
-        {"rate", {M}, 1, 0, V, f_rate},
+        {"rate", {M}, 1, 0, V, f_rate, w_rate},
         {"resets", {M}, 1, 0, V, f_resets},
         {"round", {V, S}, 1, 1, V, f_round},
         {"scalar", {V}, 1, 0, S, f_scalar},

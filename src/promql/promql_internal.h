@@ -177,6 +177,19 @@ bool promql_agg_has_param(int agg);
 
 typedef int (*func_impl)(struct eval_ctx *ec, const struct promql_expr *call, struct value *args,
                          struct value *out);
+/* Windows of one series for a range function (series-wise range evaluation): window k is
+ * the samples [lo[k], hi[k]) of the series (stale markers removed, at least one sample),
+ * ending at rend[k] (the step's time minus the selector's offset). */
+struct fn_windows {
+	const size_t *lo, *hi;
+	const int64_t *rend;
+	size_t n;
+};
+/* Optional beside impl, for a range function whose only argument is a matrix selector
+ * without @ and whose output drops __name__: out[k] and ok[k] (whether there is a point) for
+ * each window, the values impl gives for the same samples. */
+typedef void (*func_windows)(const struct promql_expr *call, const struct tsdb_series *s,
+                             const struct fn_windows *w, double *out, bool *ok);
 #define PROMQL_FUNC_MAXARGS 6
 struct func_def {
 	const char *name;
@@ -185,6 +198,7 @@ struct func_def {
 	int variadic; /* 0: exactly nargs; >0: up to nargs+variadic; -1: unbounded */
 	enum promql_type ret;
 	func_impl impl;
+	func_windows windows; /* NULL: series-wise evaluation calls impl once per step */
 };
 const struct func_def *promql_func_lookup(const char *name, size_t n);
 /* Expected type of argument i (variadic tails repeat the last declared type). */

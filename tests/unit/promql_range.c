@@ -34,7 +34,9 @@ static const char *const load_text =
         "  e{instance=\"i1\",v=\"1\"} 1x19\n"
         "  e{instance=\"i1\",v=\"2\"} _ _ _ _ _ _ _ _ _ _ _ _ 2 2 2 2 2 2 2 2\n"
         "  f{instance=\"i1\",v=\"1\"} 3 NaN Inf -Inf 0 -0 1e300 _ 7 stale\n"
-        "  g{instance=\"i1\",v=\"1\"} _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ 5 6 7 8 9\n";
+        "  g{instance=\"i1\",v=\"1\"} _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ 5 6 7 8 9\n"
+        "  h{instance=\"i1\"} 0.1 0.7 1e-3 3.3333 1e100 1 -1e100 2 0.3 0.2 NaN 5 Inf 6 -Inf 7 8 _ 10 11\n"
+        "  h{instance=\"i2\"} 1 1e100 1 -1e100 0.1 0.2 0.3 stale 0.4 0.5 _ _ _ 0.6 0.7 0.8 0.9 1 1.1 1.2\n";
 
 static const char *const exprs[] = {
         /* selectors and range functions alone */
@@ -42,6 +44,14 @@ static const char *const exprs[] = {
         "a offset 2m",
         "rate(c[5m])",
         "avg_over_time(a[3m])",
+        "avg_over_time(h[3m])",
+        "avg_over_time(h[10m])",
+        "avg_over_time(h[1m] offset 2m)",
+        "increase(c[3m])",
+        "delta(h[4m])",
+        "delta(a[4m])",
+        "rate(c[1m] offset 1m)",
+        "rate(h[7m])",
         /* unary minus, vector and scalar */
         "-a",
         "-(-a)",
