@@ -1433,12 +1433,13 @@ void promql_fmt_float(struct buf *b, double v) {
 }
 
 /* Writes ms as Prometheus does: float64(ms)/1000 with 'f', -1, which is the seconds, then
- * at most 3 decimals without trailing zeros. Digits by hand: a range answer writes one per
- * point, and printf was a sixth of a large answer's time. */
-static void put_ts(struct buf *b, int64_t ms) {
+ * at most 3 decimals without trailing zeros, into tmp (32 bytes); returns the length. Digits
+ * by hand: a range answer writes one per point, and printf was a sixth of a large answer's
+ * time. */
+static size_t fmt_ts(char tmp[32], int64_t ms) {
 	uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms, sec = a / 1000;
 	unsigned frac = (unsigned)(a % 1000);
-	char tmp[32], *p = tmp + sizeof(tmp);
+	char buf[32], *p = buf + sizeof(buf);
 	size_t n;
 
 	if (frac) {
@@ -1455,41 +1456,97 @@ static void put_ts(struct buf *b, int64_t ms) {
 	} while (sec);
 	if (ms < 0)
 		*--p = '-';
-	n = (size_t)(tmp + sizeof(tmp) - p);
-	buf_append(b, p, n);
+	n = (size_t)(buf + sizeof(buf) - p);
+	memcpy(tmp, p, n);
+	return n;
 }
 
-/* A point as ["<ts>","<value>"]. *memo (when not NULL) remembers the bits and text of the
- * value written before, so a series whose value repeats formats it once. */
-struct val_memo {
-	uint64_t bits;
-	size_t len; /* 0: empty */
-	char s[40];
+static void put_ts(struct buf *b, int64_t ms) {
+	char tmp[32];
+
+	buf_append(b, tmp, fmt_ts(tmp, ms));
+}
+
+/* What a matrix answer's points repeat: the text of the value written before in the series
+ * (a series whose value repeats formats it once), and the "[<ts>,\"" of each timestamp (all
+ * series share the steps), in a small open-addressing table that stops taking new entries
+ * when three quarters full (later timestamps are then formatted each time). */
+#define TS_MEMO_BITS 9 /* 512 slots: more than twice a usual range's steps */
+#define TS_MEMO_SLOTS (1u << TS_MEMO_BITS)
+struct point_memo {
+	uint64_t vbits;
+	size_t vlen; /* 0: empty */
+	char v[40];
+	size_t nts;
+	int64_t ts[TS_MEMO_SLOTS];
+	uint8_t tslen[TS_MEMO_SLOTS]; /* 0: empty */
+	char tss[TS_MEMO_SLOTS][40];
 };
 
-static void put_sample_memo(struct buf *b, int64_t t, double v, struct val_memo *memo) {
-	uint64_t bits;
+/* The "[<ts>,\"" of t, from m or formatted into tmp; returns the text and sets *len. */
+static const char *ts_prefix(struct point_memo *m, int64_t t, char tmp[40], size_t *len) {
+	size_t slot = (size_t)(((uint64_t)t * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - TS_MEMO_BITS));
+	char *q;
 
-	buf_putc(b, '[');
-	put_ts(b, t);
-	buf_append(b, ",\"", 2);
-	memcpy(&bits, &v, sizeof(bits));
-	if (memo && memo->len && memo->bits == bits) {
-		buf_append(b, memo->s, memo->len);
-	} else {
-		size_t at = b->len;
-		promql_fmt_float(b, v);
-		if (memo && b->len - at <= sizeof(memo->s)) {
-			memo->bits = bits;
-			memo->len = b->len - at;
-			memcpy(memo->s, b->data + at, memo->len);
-		}
+	while (m->tslen[slot] && m->ts[slot] != t)
+		slot = (slot + 1) & (TS_MEMO_SLOTS - 1);
+	if (m->tslen[slot]) {
+		*len = m->tslen[slot];
+		return m->tss[slot];
 	}
-	buf_append(b, "\"]", 2);
+	q = tmp;
+	*q++ = '[';
+	q += fmt_ts(q, t);
+	*q++ = ',';
+	*q++ = '"';
+	*len = (size_t)(q - tmp);
+	if (m->nts < TS_MEMO_SLOTS / 4 * 3) {
+		m->nts++;
+		m->ts[slot] = t;
+		m->tslen[slot] = (uint8_t)*len;
+		memcpy(m->tss[slot], tmp, *len);
+	}
+	return tmp;
 }
 
 static void put_sample(struct buf *b, int64_t t, double v) {
-	put_sample_memo(b, t, v, NULL);
+	buf_putc(b, '[');
+	put_ts(b, t);
+	buf_append(b, ",\"", 2);
+	promql_fmt_float(b, v);
+	buf_append(b, "\"]", 2);
+}
+
+/* put_sample with m, and the comma before it unless first. */
+static void put_point(struct buf *b, int64_t t, double v, bool first, struct point_memo *m) {
+	char tmp[40];
+	size_t plen;
+	const char *pre = ts_prefix(m, t, tmp, &plen);
+	uint64_t bits;
+	char *p;
+
+	buf_reserve(b, 96); /* comma, prefix (< 40) and a remembered value (<= 40) fit */
+	p = b->data + b->len;
+	if (!first)
+		*p++ = ',';
+	memcpy(p, pre, plen);
+	p += plen;
+	memcpy(&bits, &v, sizeof(bits));
+	if (m->vlen && m->vbits == bits) {
+		memcpy(p, m->v, m->vlen);
+		p += m->vlen;
+		b->len = (size_t)(p - b->data);
+	} else {
+		size_t at = (size_t)(p - b->data);
+		b->len = at;
+		promql_fmt_float(b, v);
+		if (b->len - at <= sizeof(m->v)) {
+			m->vbits = bits;
+			m->vlen = b->len - at;
+			memcpy(m->v, b->data + at, m->vlen);
+		}
+	}
+	buf_append(b, "\"]", 2);
 }
 
 static void put_metric(struct buf *b, const struct labels *ls) {
@@ -1507,6 +1564,7 @@ static void put_metric(struct buf *b, const struct labels *ls) {
 }
 
 void promql_result_json(const struct promql_result *r, struct buf *out) {
+	struct point_memo *pm;
 	size_t i, j;
 
 	switch (r->type) {
@@ -1538,23 +1596,22 @@ void promql_result_json(const struct promql_result *r, struct buf *out) {
 		buf_puts(out, "]}");
 		return;
 	case PROMQL_MATRIX:
+		pm = ward_xcalloc(1, sizeof(*pm));
 		buf_puts(out, "{\"resultType\":\"matrix\",\"result\":[");
 		for (i = 0; i < r->nseries; i++) {
 			if (i)
 				buf_putc(out, ',');
 			put_metric(out, &r->series[i].labels);
 			buf_puts(out, "\"values\":[");
-			struct val_memo memo = {0};
 			/* about 35 bytes a point: reserve once rather than grow per point */
 			buf_reserve(out, r->series[i].n * 36);
-			for (j = 0; j < r->series[i].n; j++) {
-				if (j)
-					buf_putc(out, ',');
-				put_sample_memo(out, r->series[i].t[j], r->series[i].v[j], &memo);
-			}
+			pm->vlen = 0;
+			for (j = 0; j < r->series[i].n; j++)
+				put_point(out, r->series[i].t[j], r->series[i].v[j], j == 0, pm);
 			buf_puts(out, "]}");
 		}
 		buf_puts(out, "]}");
+		free(pm);
 		return;
 	default:
 		buf_puts(out, "{\"resultType\":\"vector\",\"result\":[]}");

@@ -525,6 +525,39 @@ static void json_formats_like_prometheus(void **state) {
 		                    "[0.12,\"2\"],[1.001,\"2\"],[1700000000.01,\"-0\"],"
 		                    "[1700000000.1,\"0\"]]}]}");
 	}
+	/* more distinct timestamps than the answer remembers, each written right */
+	{
+		enum { NPTS = 1500 };
+		static int64_t ts[NPTS];
+		static double vs[NPTS];
+		struct tsdb_series s2[2] = {{.t = ts, .v = vs, .n = NPTS}, {.t = ts, .v = vs, .n = NPTS}};
+		struct promql_result r = {.type = PROMQL_MATRIX, .series = s2, .nseries = 2};
+		struct buf want = BUF_INIT, one = BUF_INIT;
+		size_t k;
+		for (k = 0; k < NPTS; k++) {
+			ts[k] = (int64_t)k * 1001 - 7000;
+			vs[k] = (double)(k % 600) * 0.5;
+		}
+		for (k = 0; k < NPTS; k++) {
+			int64_t a = ts[k] < 0 ? -ts[k] : ts[k];
+			char frac[8];
+			int f = (int)(a % 1000), nf;
+			snprintf(frac, sizeof(frac), ".%03d", f);
+			for (nf = 4; nf > 1 && frac[nf - 1] == '0'; nf--)
+				;
+			buf_printf(&one, "%s[%s%lld%.*s,\"%g\"]", k ? "," : "", ts[k] < 0 ? "-" : "",
+			           (long long)(a / 1000), f ? nf : 0, frac, vs[k]);
+		}
+		buf_printf(&want,
+		           "{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},\"values\":[%s]},"
+		           "{\"metric\":{},\"values\":[%s]}]}",
+		           buf_cstr(&one), buf_cstr(&one));
+		buf_reset(&b);
+		promql_result_json(&r, &b);
+		assert_string_equal(buf_cstr(&b), buf_cstr(&want));
+		buf_free(&want);
+		buf_free(&one);
+	}
 	buf_free(&b);
 	promql_memstore_free(m);
 }
