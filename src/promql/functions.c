@@ -77,16 +77,17 @@ static void range_bounds(struct eval_ctx *ec, const struct promql_expr *arg, int
 }
 
 /* Prometheus' extrapolatedRate for one series' samples of a window [rstart, rend]: false
- * when it has fewer than two. */
+ * when it has fewer than two. may_drop false says no sample is below the one before it,
+ * so the counter-reset loop would add nothing (at most a +0 to a result that is not -0). */
 static bool rate_value(const struct tsdb_series *s, int64_t rstart, int64_t rend, int64_t range,
-                       bool is_counter, bool is_rate, double *out) {
+                       bool is_counter, bool is_rate, bool may_drop, double *out) {
 	double result, last = 0, to_start, to_end, sampled, avg, threshold, extrap, factor;
 	size_t j;
 
 	if (s->n < 2)
 		return false;
 	result = s->v[s->n - 1] - s->v[0];
-	if (is_counter) {
+	if (is_counter && may_drop) {
 		for (j = 0; j < s->n; j++) {
 			if (s->v[j] < last)
 				result += last;
@@ -128,7 +129,7 @@ static int extrapolated_rate(struct eval_ctx *ec, const struct promql_expr *call
 	range_bounds(ec, call->args[0], &rstart, &rend, &range);
 	for (i = 0; i < args[0].nm; i++) {
 		double v;
-		if (rate_value(&args[0].m[i], rstart, rend, range, is_counter, is_rate, &v))
+		if (rate_value(&args[0].m[i], rstart, rend, range, is_counter, is_rate, true, &v))
 			push_copy(&out->vec, &args[0].m[i].labels, v, true);
 	}
 	return 0;
@@ -139,13 +140,17 @@ static void rate_windows(const struct promql_expr *call, const struct tsdb_serie
                          const struct fn_windows *w, double *out, bool *ok, bool is_counter,
                          bool is_rate) {
 	int64_t range = unparen(call->args[0])->range_ms;
-	size_t k;
+	bool may_drop = false;
+	size_t k, j;
 
+	/* counters mostly only rise: then no window has a reset to look for */
+	for (j = 1; j < s->n && !may_drop; j++)
+		may_drop = s->v[j] < s->v[j - 1];
 	for (k = 0; k < w->n; k++) {
 		struct tsdb_series view = {.t = s->t + w->lo[k], .v = s->v + w->lo[k],
 		                           .n = w->hi[k] - w->lo[k]};
 		ok[k] = rate_value(&view, w->rend[k] - range, w->rend[k], range, is_counter,
-		                   is_rate, &out[k]);
+		                   is_rate, may_drop, &out[k]);
 	}
 }
 

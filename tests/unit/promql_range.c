@@ -36,6 +36,8 @@ static const char *const load_text =
         "  f{instance=\"i1\",v=\"1\"} 3 NaN Inf -Inf 0 -0 1e300 _ 7 stale\n"
         "  g{instance=\"i1\",v=\"1\"} _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ 5 6 7 8 9\n"
         "  h{instance=\"i1\"} 0.1 0.7 1e-3 3.3333 1e100 1 -1e100 2 0.3 0.2 NaN 5 Inf 6 -Inf 7 8 _ 10 11\n"
+        "  k{instance=\"i1\"} -10+1x19\n"
+        "  k{instance=\"i2\"} -5 -5 -5 -4 NaN -3 -3 -2 -2 -1 -0 0 1 1 2 2 3 3 4 4\n"
         "  h{instance=\"i2\"} 1 1e100 1 -1e100 0.1 0.2 0.3 stale 0.4 0.5 _ _ _ 0.6 0.7 0.8 0.9 1 1.1 1.2\n";
 
 static const char *const exprs[] = {
@@ -52,6 +54,9 @@ static const char *const exprs[] = {
         "delta(a[4m])",
         "rate(c[1m] offset 1m)",
         "rate(h[7m])",
+        "rate(k[5m])",
+        "increase(k[3m])",
+        "delta(k[2m])",
         /* unary minus, vector and scalar */
         "-a",
         "-(-a)",
