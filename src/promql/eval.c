@@ -1190,53 +1190,71 @@ static int eval_range_serieswise(struct eval_ctx *ec, const struct promql_expr *
 	return 1;
 }
 
-/* The first function call of a series-wise shape in e that every step evaluates at the
- * step's own time (not under a subquery), or NULL; with ops, the first operator, unary minus
- * or such a call whose operands all are (promql_rv_shape), which is the largest. */
-static const struct promql_expr *find_pre_node(const struct promql_expr *e, bool ops) {
-	const struct promql_expr *call, *msel, *vs, *r = NULL;
-	size_t i;
+/* The node a range query precomputes: the first (top-down, left to right) that every step
+ * evaluates at the step's own time (not under a subquery) and that is a function call of a
+ * series-wise shape or, with ops, an operator or unary minus whose operands all evaluate
+ * series-wise (promql_rv_shape: the largest such tree). Never root itself (tried whole
+ * before). One pass, bottom-up for the shapes: returns whether e has promql_rv_shape and
+ * sets *found (NULL: none). */
+static bool pre_scan(const struct promql_expr *e, const struct promql_expr *root, bool ops,
+                     const struct promql_expr **found) {
+	const struct promql_expr *call, *msel, *vs, *kids[4] = {NULL, NULL, NULL, NULL};
+	bool shape = false, kid_shape[4] = {false, false, false, false};
+	size_t i, nk = 0;
 
-	if (!e || e->kind == N_SUBQ || e->kind == N_MSEL || e->kind == N_VSEL)
-		return NULL;
-	if (e->kind == N_CALL && seriesw_shape(e, &call, &msel, &vs))
-		return e;
-	if (ops && (e->kind == N_BIN || e->kind == N_NEG) && e->type == PROMQL_VECTOR &&
-	    promql_rv_shape(e))
-		return e;
-	if (e->kind == N_CALL) {
-		for (i = 0; i < e->nargs && !r; i++)
-			r = find_pre_node(e->args[i], ops);
-		return r;
+	*found = NULL;
+	if (!e)
+		return false;
+	switch (e->kind) {
+	case N_NUM:
+		return true;
+	case N_STR:
+	case N_MSEL:
+	case N_SUBQ:
+		return false;
+	case N_VSEL:
+		return seriesw_shape(e, &call, &msel, &vs);
+	case N_CALL:
+		if (seriesw_shape(e, &call, &msel, &vs)) {
+			*found = e != root ? e : NULL;
+			return true;
+		}
+		for (i = 0; i < e->nargs && !*found; i++)
+			pre_scan(e->args[i], root, ops, found);
+		return false;
+	default:
+		break;
 	}
-	r = find_pre_node(e->expr, ops);
-	if (!r)
-		r = find_pre_node(e->lhs, ops);
-	if (!r)
-		r = find_pre_node(e->rhs, ops);
-	if (!r)
-		r = find_pre_node(e->param, ops);
-	return r;
+	kids[nk++] = e->expr;
+	kids[nk++] = e->lhs;
+	kids[nk++] = e->rhs;
+	kids[nk++] = e->param;
+	for (i = 0; i < nk; i++) {
+		const struct promql_expr *f;
+		kid_shape[i] = pre_scan(kids[i], root, ops, &f);
+		if (!*found)
+			*found = f;
+	}
+	if (e->kind == N_PAREN || e->kind == N_NEG)
+		shape = kid_shape[0];
+	else if (e->kind == N_BIN)
+		shape = e->op != T_AND && e->op != T_OR && e->op != T_UNLESS && kid_shape[1] &&
+		        kid_shape[2];
+	if (ops && shape && e != root && (e->kind == N_BIN || e->kind == N_NEG) &&
+	    e->type == PROMQL_VECTOR)
+		*found = e;
+	return shape;
 }
 
-/* The first node of find_pre_node below the root of e, ec->pre for it (nodes the root
- * already was tried as are not tried again). 1 with one, 0 without, -1 with an error. */
+/* ec->pre for the node pre_scan finds in e. 1 with one, 0 without, -1 with an error. */
 static int pre_try(struct eval_ctx *ec, const struct promql_expr *e, bool ops,
                    const struct rsteps *rs) {
-	const struct promql_expr *p = NULL, *root = strip_paren(e);
+	const struct promql_expr *p, *root = strip_paren(e);
 	struct rv v;
 	int rc;
 
-	if (root->kind == N_BIN || root->kind == N_NEG) {
-		p = find_pre_node(root->lhs, ops);
-		if (!p)
-			p = find_pre_node(root->rhs, ops);
-		if (!p)
-			p = find_pre_node(root->expr, ops);
-	} else {
-		p = find_pre_node(root, ops);
-	}
-	if (!p || p == root)
+	pre_scan(root, root, ops, &p);
+	if (!p)
 		return 0;
 	rc = promql_rv_eval(ec, p, rs, &v);
 	if (rc > 0 && v.is_scalar)

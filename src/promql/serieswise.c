@@ -65,10 +65,13 @@ static void drop_empty(struct rv *v) {
 }
 
 /* -v: as promql_eval's N_NEG, each point. */
+static int rv_eval(struct eval_ctx *ec, const struct promql_expr *e, const struct rsteps *rs,
+                   struct rv *out);
+
 static int rv_neg(struct eval_ctx *ec, const struct promql_expr *e, const struct rsteps *rs,
                   struct rv *out) {
 	size_t i, j;
-	int rc = promql_rv_eval(ec, e->expr, rs, out);
+	int rc = rv_eval(ec, e->expr, rs, out);
 
 	if (rc <= 0)
 		return rc;
@@ -242,9 +245,9 @@ static int rv_binop(struct eval_ctx *ec, const struct promql_expr *e, const stru
 	memset(&r, 0, sizeof(r));
 	if (is_set_op(e->op))
 		return 0;
-	rc = promql_rv_eval(ec, e->lhs, rs, &l);
+	rc = rv_eval(ec, e->lhs, rs, &l);
 	if (rc > 0)
-		rc = promql_rv_eval(ec, e->rhs, rs, &r);
+		rc = rv_eval(ec, e->rhs, rs, &r);
 	if (rc <= 0)
 		goto out;
 	if (l.is_scalar && r.is_scalar) {
@@ -265,12 +268,11 @@ out:
 	return rc;
 }
 
-int promql_rv_eval(struct eval_ctx *ec, const struct promql_expr *e, const struct rsteps *rs,
+/* promql_rv_eval below a node whose shape was checked. */
+static int rv_eval(struct eval_ctx *ec, const struct promql_expr *e, const struct rsteps *rs,
                    struct rv *out) {
 	memset(out, 0, sizeof(*out));
 	e = unparen(e);
-	if (!promql_rv_shape(e))
-		return 0;
 	switch (e->kind) {
 	case N_NUM:
 		out->is_scalar = true;
@@ -283,4 +285,12 @@ int promql_rv_eval(struct eval_ctx *ec, const struct promql_expr *e, const struc
 	default:
 		return promql_rv_leaf(ec, e, rs, out);
 	}
+}
+
+int promql_rv_eval(struct eval_ctx *ec, const struct promql_expr *e, const struct rsteps *rs,
+                   struct rv *out) {
+	memset(out, 0, sizeof(*out));
+	if (!promql_rv_shape(e)) /* once here: a check per level would be quadratic in depth */
+		return 0;
+	return rv_eval(ec, e, rs, out);
 }
