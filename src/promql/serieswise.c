@@ -48,7 +48,7 @@ bool promql_rv_shape(const struct promql_expr *e) {
 	}
 }
 
-/* Drops series i of v (its points all filtered out) keeping the order of the rest. */
+/* Drops the series of v whose points were all filtered out, keeping the order of the rest. */
 static void drop_empty(struct rv *v) {
 	size_t i, k = 0;
 
