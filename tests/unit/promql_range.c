@@ -116,6 +116,13 @@ static const char *const exprs[] = {
         "d + on(instance) group_right e",
         "e / on(instance) group_left d",
         "{__name__=~\"d|e\"} + on(instance) group_left b{instance=\"i1\"}",
+        "a + on() b{instance=\"i1\"}",
+        "a{instance=\"i1\"} + on() b{instance=\"i1\"}",
+        "a > bool on() group_left b{instance=\"i1\"}",
+        "a{x=\"2\"} / on(instance) group_left(job) b",
+        "a - ignoring(x, y, job) group_left(y) b",
+        "b * on(instance, job) group_right(y) a > 5",
+        "a ^ on(instance) group_left b offset 3m",
         "{__name__=~\"d|g\"} + on(instance) group_left b{instance=\"i1\"}",
         "b{instance=\"i1\"} - on(instance) group_right {__name__=~\"d|g\"}",
         /* inside other expressions (a precomputed node) and next to step-wise ones */
