@@ -7,8 +7,11 @@
  * usual magnitudes (1e-5 to 1e17) and from printf for the rest; each shorter length p is tried by
  * rounding those to p digits and checking that the result reads back as v, which for up
  * to 2^53 and 10^+-22 is one exact floating-point operation, not a strtod. A rounding tie
- * that the exact digits cannot settle falls back to searching with printf and strtod. Invariant: the digits have no trailing
- * zeros and the first is not 0.
+ * that the exact digits cannot settle falls back to searching with printf and strtod.
+ * The hot path calls no library function: the exponent and mantissa come from the bits,
+ * the decimal exponent from the binary one, powers of ten from tables, and digits are
+ * written two per division. Invariant: the digits have no trailing zeros and the first is
+ * not 0.
  */
 #include <float.h>
 #include <inttypes.h>
@@ -58,6 +61,17 @@ static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6, 
 				       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 				       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+static const char digit_pairs[201] = "000102030405060708091011121314151617181920212223242526272829"
+				      "303132333435363738394041424344454647484950515253545556575859"
+				      "606162636465666768697071727374757677787980818283848586878889"
+				      "90919293949596979899";
+
+static const uint64_t pow10_u64[20] = {
+	1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u, 1000000000u,
+	10000000000u, 100000000000u, 1000000000000u, 10000000000000u, 100000000000000u,
+	1000000000000000u, 10000000000000000u, 100000000000000000u, 1000000000000000000u,
+	10000000000000000000u};
+
 /* Whether m * 10^q reads back as v: one correctly rounded operation when m and 10^|q| are
  * exact doubles (what strtod would give), else strtod itself. */
 static bool reads_back(uint64_t m, int q, double v)
@@ -75,21 +89,29 @@ static bool reads_back(uint64_t m, int q, double v)
  * products fit); false otherwise, and the caller prints. */
 static bool digits17_exact(double v, char d[17], int *e, int *dir)
 {
-	int be;
-	double fr = frexp(v, &be);
-	uint64_t m = (uint64_t)ldexp(fr, 53);
-	int s = 53 - be;
-	if (s <= 0 || s > 120 || v < 1e-5 || v >= 1e17)
+	uint64_t bits;
+	memcpy(&bits, &v, sizeof(bits));
+	int bexp = (int)(bits >> 52 & 0x7ff); /* v > 0, finite; 0 means subnormal */
+	if (bexp == 0 || v < 1e-5 || v >= 1e17)
 		return false;
-	int e10 = (int)floor(log10(v));
+	uint64_t m = (bits & ((UINT64_C(1) << 52) - 1)) | UINT64_C(1) << 52; /* v = m * 2^-s */
+	int be = bexp - 1022, s = 53 - be; /* v is in [2^(be-1), 2^be) */
+	if (s <= 0 || s > 120)
+		return false;
+	/* floor(log10(v)) from the binary exponent (v is in [2^(be-1), 2^be)): 78913 / 2^18
+	 * is log10(2) rounded down, so the estimate is exact or one low; one comparison with
+	 * the next power of ten settles it, and the retries below correct a near miss. */
+	int e10 = ((be - 1) * 78913) >> 18; /* an arithmetic shift: floor for negatives too */
+	if (e10 + 1 >= -5 && e10 + 1 <= 22 &&
+	    v >= (e10 + 1 >= 0 ? pow10_exact[e10 + 1] : 1 / pow10_exact[-(e10 + 1)]))
+		e10++;
 	const unsigned __int128 lo = (unsigned __int128)10000000000000000u, hi = lo * 10;
 	for (int attempt = 0; attempt < 3; attempt++) {
 		int k = 16 - e10;
 		if (k < 0 || k > 21)
 			return false;
-		unsigned __int128 p10 = 1;
-		for (int i = 0; i < k; i++)
-			p10 *= 10;
+		unsigned __int128 p10 = k <= 19 ? pow10_u64[k]
+						: (unsigned __int128)pow10_u64[19] * pow10_u64[k - 19];
 		unsigned __int128 prod = (unsigned __int128)m * p10;
 		unsigned __int128 q = prod >> s, rem = prod - (q << s);
 		unsigned __int128 half = (unsigned __int128)1 << (s - 1);
@@ -111,8 +133,9 @@ static bool digits17_exact(double v, char d[17], int *e, int *dir)
 			e10++;
 		}
 		uint64_t u = (uint64_t)q;
-		for (int i = 16; i >= 0; i--, u /= 10)
-			d[i] = (char)('0' + u % 10);
+		for (int i = 15; i >= 1; i -= 2, u /= 100) /* two digits per division */
+			memcpy(d + i, digit_pairs + 2 * (u % 100), 2);
+		d[0] = (char)('0' + u);
 		*e = e10;
 		return true;
 	}
@@ -130,7 +153,7 @@ int ward_dtoa_shortest(double v, char digits[WARD_DTOA_DIGITS], int *e10)
 		*e10 = 0;
 		return 1;
 	}
-	if (v < 9007199254740992.0 && v == floor(v)) {
+	if (v < 9007199254740992.0 && v >= 1 && (double)(uint64_t)v == v) {
 		char r[20];
 		int n = 0;
 		for (uint64_t u = (uint64_t)v; u; u /= 10)
@@ -184,8 +207,11 @@ int ward_dtoa_shortest(double v, char digits[WARD_DTOA_DIGITS], int *e10)
 		if (!reads_back(m, ek - k + 1, v))
 			continue;
 		*e10 = ek;
-		for (int i = k - 1; i >= 0; i--, m /= 10)
-			digits[i] = (char)('0' + m % 10);
+		int i = k - 1;
+		for (; i >= 1; i -= 2, m /= 100)
+			memcpy(digits + i - 1, digit_pairs + 2 * (m % 100), 2);
+		if (i == 0)
+			digits[0] = (char)('0' + m);
 		int nk = k;
 		while (nk > 1 && digits[nk - 1] == '0')
 			nk--;
