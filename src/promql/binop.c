@@ -80,6 +80,20 @@ static int scalar_scalar(const struct promql_expr *e, double l, double r, struct
 	return 0;
 }
 
+double promql_binop_vs_point(const struct promql_expr *e, double x, double s, bool swap,
+                             bool *keep) {
+	double l = swap ? s : x, r = swap ? x : s;
+	double v = promql_binop_apply(e->op, l, r, keep);
+
+	if (is_comparison(e->op))
+		v = x; /* a filter keeps the vector's value, on either side */
+	if (e->return_bool) {
+		v = *keep ? 1 : 0;
+		*keep = true;
+	}
+	return v;
+}
+
 static int vector_scalar(struct eval_ctx *ec, const struct promql_expr *e, struct value *vecv,
                          double s, bool swap, struct value *out) {
 	size_t i;
@@ -87,19 +101,8 @@ static int vector_scalar(struct eval_ctx *ec, const struct promql_expr *e, struc
 	out->type = PROMQL_VECTOR;
 	for (i = 0; i < vecv->vec.n; i++) {
 		struct sample *x = &vecv->vec.s[i];
-		double l = x->v, r = s, v;
 		bool keep;
-		if (swap) {
-			l = s;
-			r = x->v;
-		}
-		v = promql_binop_apply(e->op, l, r, &keep);
-		if (is_comparison(e->op) && swap)
-			v = r;
-		if (e->return_bool) {
-			v = keep ? 1 : 0;
-			keep = true;
-		}
+		double v = promql_binop_vs_point(e, x->v, s, swap, &keep);
 		if (!keep)
 			continue;
 		if (drops_name(e->op) || e->return_bool)

@@ -883,6 +883,18 @@ static size_t seriesw_vsel(const struct eval_ctx *ec, const struct tsdb_series *
 	return n;
 }
 
+/* Moves [*lo, *hi) of s forward to the samples in the window (te - range, te] (windows move
+ * forward only); false when the window holds none. */
+static bool window_next(const struct tsdb_series *s, int64_t te, int64_t range, size_t *lo,
+                        size_t *hi) {
+	int64_t wmin = te - range + WINDOW_LEFT_OPEN;
+	while (*hi < s->n && s->t[*hi] <= te)
+		(*hi)++;
+	while (*lo < s->n && s->t[*lo] < wmin)
+		(*lo)++;
+	return *hi > *lo;
+}
+
 /* seriesw_call for a function with windows: the windows of all steps go to it at once. */
 static int seriesw_windows(const struct promql_expr *call, int64_t range, struct tsdb_series *s,
                            int64_t offset, int64_t start, int64_t step, size_t nsteps,
@@ -895,12 +907,7 @@ static int seriesw_windows(const struct promql_expr *call, int64_t range, struct
 
 	for (k = 0; k < nsteps; k++) {
 		int64_t t = start + (int64_t)k * step, te = t - offset;
-		int64_t wmin = te - range + WINDOW_LEFT_OPEN;
-		while (hi < s->n && s->t[hi] <= te)
-			hi++;
-		while (lo < s->n && s->t[lo] < wmin)
-			lo++;
-		if (hi <= lo)
+		if (!window_next(s, te, range, &lo, &hi))
 			continue;
 		if (loaded)
 			loaded[k] += hi - lo;
@@ -946,12 +953,7 @@ static int seriesw_call(struct eval_ctx *ec, const struct promql_expr *call, int
 		return seriesw_windows(call, range, s, offset, start, step, nsteps, d, nout, loaded);
 	for (k = 0; k < nsteps; k++) {
 		int64_t t = start + (int64_t)k * step, te = t - offset;
-		int64_t wmin = te - range + WINDOW_LEFT_OPEN;
-		while (hi < s->n && s->t[hi] <= te)
-			hi++;
-		while (lo < s->n && s->t[lo] < wmin)
-			lo++;
-		if (hi <= lo)
+		if (!window_next(s, te, range, &lo, &hi))
 			continue;
 		if (loaded)
 			loaded[k] += hi - lo;

@@ -315,6 +315,11 @@ int promql_eval_binop(struct eval_ctx *ec, const struct promql_expr *e, struct v
 /* The operator semantics binop.c applies to one pair of values, for serieswise.c: the value,
  * and in *keep whether a comparison keeps it (true for arithmetic). */
 double promql_binop_apply(enum tok op, double l, double r, bool *keep);
+/* One element x of a vector against the scalar s (s on the left when swap), as Prometheus
+ * combines them: the result, and in *keep whether the element stays (a filtering
+ * comparison keeps x's own value; bool gives 0 or 1 and keeps all). */
+double promql_binop_vs_point(const struct promql_expr *e, double x, double s, bool swap,
+                             bool *keep);
 bool promql_binop_is_comparison(enum tok op);
 bool promql_binop_drops_name(enum tok op);
 /* The labels of a vector-vector match: those of the "many" side's series (lhs, moved), shaped

@@ -94,7 +94,6 @@ static int rv_neg(struct eval_ctx *ec, const struct promql_expr *e, const struct
 /* A vector (moved into out) and the scalar s, as binop.c's vector_scalar, each point. */
 static int rv_vector_scalar(const struct promql_expr *e, struct rv *vec, double s, bool swap,
                             struct rv *out) {
-	bool cmp = promql_binop_is_comparison(e->op);
 	bool drop = promql_binop_drops_name(e->op) || e->return_bool;
 	size_t i, j;
 
@@ -104,19 +103,8 @@ static int rv_vector_scalar(const struct promql_expr *e, struct rv *vec, double 
 		struct tsdb_series *d = &out->s[i];
 		size_t k = 0;
 		for (j = 0; j < d->n; j++) {
-			double l = d->v[j], r = s, v;
 			bool keep;
-			if (swap) {
-				l = s;
-				r = d->v[j];
-			}
-			v = promql_binop_apply(e->op, l, r, &keep);
-			if (cmp && swap)
-				v = r;
-			if (e->return_bool) {
-				v = keep ? 1 : 0;
-				keep = true;
-			}
+			double v = promql_binop_vs_point(e, d->v[j], s, swap, &keep);
 			if (!keep)
 				continue;
 			d->t[k] = d->t[j];
