@@ -27,6 +27,15 @@ struct hardlink {
 	size_t ncontent;
 };
 
+/* A file whose chunks are queued and whose ids the writer threads are computing: they land
+ * in t->v[idx] when the directory holding it is about to be saved (resolve). */
+struct pend {
+	struct backup_tree *t; /* the tree of a save_dir (or the root) still on the stack */
+	size_t idx;
+	uint64_t first; /* ticket of the first chunk; the file's tickets are consecutive */
+	size_t n;
+};
+
 struct arch {
 	struct backup_repo *r;
 	const struct backup_run_opts *o;
@@ -43,6 +52,9 @@ struct arch {
 	dev_t root_dev;
 	bool cancelled;
 	uint64_t stored0; /* r->bytes_stored when the run began */
+	uint64_t added0, added_blobs0; /* r->data_added(_blobs) when the run began */
+	struct pend *pend;
+	size_t npend, pend_cap;
 };
 
 bool backup_glob_match(const char *const *pats, size_t n, const char *path, const char *name) {
@@ -93,26 +105,46 @@ static bool cancelled(struct arch *a) {
 	return a->cancelled;
 }
 
-static void add_chunk_id(struct backup_node *n, const uint8_t id[BACKUP_ID_LEN], size_t *cap) {
-	if (n->ncontent == *cap) {
-		*cap = *cap ? *cap * 2 : 8;
-		n->content = ward_xrealloc(n->content, *cap * BACKUP_ID_LEN);
+/* Waits for the ids of every queued chunk and puts them into their nodes. Called before a
+ * tree is sorted and saved (and for a hard-linked file, whose ids are remembered at once). */
+static int resolve(struct arch *a, struct ward_err *err) {
+	int rc;
+
+	if (a->npend == 0)
+		return 0;
+	rc = backup_data_wait(a->r, err);
+	if (rc) {
+		a->npend = 0;
+		return rc;
 	}
-	memcpy(n->content[n->ncontent++], id, BACKUP_ID_LEN);
+	for (size_t i = 0; i < a->npend; i++) {
+		struct pend *p = &a->pend[i];
+		struct backup_node *n = &p->t->v[p->idx];
+		n->content = ward_xmalloc(p->n * BACKUP_ID_LEN);
+		n->ncontent = p->n;
+		for (size_t k = 0; k < p->n; k++)
+			memcpy(n->content[k], backup_data_id(a->r, p->first + k), BACKUP_ID_LEN);
+	}
+	a->npend = 0;
+	backup_data_release(a->r);
+	a->st.bytes_added = a->r->data_added - a->added0;
+	a->st.blobs_added = a->r->data_added_blobs - a->added_blobs0;
+	return 0;
 }
 
-/* Chunks everything from fd into n->content. Returns 0, a negative rc (repository failure
- * or cancel), or a positive errno for a read error of the source. */
-static int chunk_fd(struct arch *a, int fd, struct backup_node *n, uint64_t *nread,
+/* Chunks everything from fd and queues the chunks; their ids reach t->v[idx] at the next
+ * resolve. Returns 0, a negative rc (repository failure or cancel), or a positive errno for
+ * a read error of the source. */
+static int chunk_fd(struct arch *a, int fd, struct backup_tree *t, size_t idx, uint64_t *nread,
                     const char *path, struct ward_err *err) {
-	size_t start = 0, len = 0, cap = 0;
+	size_t start = 0, len = 0, nchunks = 0;
+	uint64_t first = 0;
 	bool eof = false;
 
 	*nread = 0;
 	for (;;) {
 		size_t cut;
-		uint8_t id[BACKUP_ID_LEN];
-		bool added;
+		uint64_t ticket;
 		int rc;
 
 		while (!eof && len - start < a->cdc.max) {
@@ -135,17 +167,13 @@ static int chunk_fd(struct arch *a, int fd, struct backup_node *n, uint64_t *nre
 			a->prog.bytes_done += (uint64_t)got;
 		}
 		if (len == start)
-			return 0;
+			break;
 		cut = backup_chunker_cut(&a->cdc, a->rbuf + start, len - start);
-		backup_blob_id(a->r->id_key, a->rbuf + start, cut, id);
-		rc = backup_put_blob(a->r, BLOB_DATA, a->rbuf + start, cut, id, &added, err);
+		rc = backup_put_data(a->r, a->rbuf + start, cut, &ticket, err);
 		if (rc)
 			return rc;
-		if (added) {
-			a->st.bytes_added += cut;
-			a->st.blobs_added++;
-		}
-		add_chunk_id(n, id, &cap);
+		if (nchunks++ == 0)
+			first = ticket;
 		start += cut;
 		progress(a, path, false);
 		if (cancelled(a)) {
@@ -153,6 +181,19 @@ static int chunk_fd(struct arch *a, int fd, struct backup_node *n, uint64_t *nre
 			return BACKUP_ERR_CANCELLED;
 		}
 	}
+	if (nchunks) {
+		struct pend *p;
+		if (a->npend == a->pend_cap) {
+			a->pend_cap = a->pend_cap ? a->pend_cap * 2 : 64;
+			a->pend = ward_xrealloc(a->pend, a->pend_cap * sizeof(*a->pend));
+		}
+		p = &a->pend[a->npend++];
+		p->t = t;
+		p->idx = idx;
+		p->first = first;
+		p->n = nchunks;
+	}
+	return 0;
 }
 
 static void fill_meta(struct backup_node *n, const struct stat *st) {
@@ -188,8 +229,9 @@ static void copy_content(struct backup_node *n, uint8_t (*c)[BACKUP_ID_LEN], siz
 }
 
 /* Returns 0 when the node is to be kept, 1 when it is to be dropped, negative to abort. */
-static int save_file(struct arch *a, const char *path, struct backup_node *n, const struct stat *st,
-                     const struct backup_node *pn, struct ward_err *err) {
+static int save_file(struct arch *a, const char *path, struct backup_tree *t, size_t idx,
+                     const struct stat *st, const struct backup_node *pn, struct ward_err *err) {
+	struct backup_node *n = &t->v[idx];
 	struct stat st2, st3;
 	uint64_t nread = 0;
 	int fd, rc;
@@ -238,7 +280,7 @@ static int save_file(struct arch *a, const char *path, struct backup_node *n, co
 		a->st.bytes_total -= (uint64_t)st->st_size;
 		return 1;
 	}
-	rc = chunk_fd(a, fd, n, &nread, path, err);
+	rc = chunk_fd(a, fd, t, idx, &nread, path, err);
 	if (rc > 0) {
 		close(fd);
 		unreadable(a, path, rc);
@@ -268,6 +310,10 @@ static int save_file(struct arch *a, const char *path, struct backup_node *n, co
 remember:
 	if (st->st_nlink > 1) {
 		struct hardlink *h;
+		/* The other names of this inode copy its ids: they must be known now. */
+		rc = resolve(a, err);
+		if (rc)
+			return rc;
 		a->links = ward_xrealloc(a->links, (a->nlinks + 1) * sizeof(*a->links));
 		h = &a->links[a->nlinks++];
 		h->dev = (uint64_t)st->st_dev;
@@ -316,7 +362,7 @@ static int save_entry(struct arch *a, const char *path, const char *name, bool t
 	fill_meta(n, &st);
 	if (S_ISREG(st.st_mode)) {
 		n->type = BACKUP_NODE_FILE;
-		rc = save_file(a, path, n, &st, pn, err);
+		rc = save_file(a, path, t, t->n - 1, &st, pn, err);
 		if (rc == 1) {
 			backup_node_clear(n);
 			t->n--;
@@ -403,6 +449,10 @@ static int save_dir(struct arch *a, const char *path, const struct backup_node *
 		rc = save_entry(a, child.data, names[i], false, &t,
 		                have_parent ? backup_tree_find(&parent, names[i]) : NULL, err);
 	}
+	if (rc == 0)
+		rc = resolve(a, err);
+	else
+		a->npend = 0; /* the run is lost: t goes away, its ids are not needed */
 	if (rc == 0) {
 		backup_tree_sort(&t);
 		rc = backup_save_tree(a->r, &t, id_out, err);
@@ -463,6 +513,8 @@ static int arch_begin(struct arch *a, struct backup_repo *r, const struct backup
 	a->start_ms = ward_mono_ms();
 	a->last_ms = a->start_ms;
 	a->stored0 = r->bytes_stored;
+	a->added0 = r->data_added;
+	a->added_blobs0 = r->data_added_blobs;
 	rc = backup_lock(r, false, err);
 	if (rc == 0)
 		rc = backup_load_index(r, false, NULL, NULL, err);
@@ -471,6 +523,7 @@ static int arch_begin(struct arch *a, struct backup_repo *r, const struct backup
 
 static void arch_end(struct arch *a) {
 	free(a->rbuf);
+	free(a->pend);
 	backup_names_free(a->unreadable, a->nunreadable);
 	for (size_t i = 0; i < a->nlinks; i++)
 		free(a->links[i].content);
@@ -635,6 +688,8 @@ int backup_run_paths(struct backup_repo *r, const char *const *paths, size_t npa
 		rc = save_entry(&a, abs[i], name, true, &root,
 		                have_ptree ? backup_tree_find(&ptree, name) : NULL, err);
 	}
+	if (rc == 0)
+		rc = resolve(&a, err);
 	if (rc)
 		goto out;
 	backup_tree_sort(&root);
@@ -690,11 +745,13 @@ int backup_run_stream(struct backup_repo *r, int fd, const char *name,
 	n->uid = getuid();
 	n->gid = getgid();
 	n->nlink = 1;
-	rc = chunk_fd(&a, fd, n, &nread, name, err);
+	rc = chunk_fd(&a, fd, &root, 0, &nread, name, err);
 	if (rc > 0) {
 		ward_err_set(err, "cannot read the stream: %s", strerror(rc));
 		rc = BACKUP_ERR_IO;
 	}
+	if (rc == 0)
+		rc = resolve(&a, err);
 	if (rc)
 		goto out;
 	n->size = nread;

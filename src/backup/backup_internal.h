@@ -165,6 +165,9 @@ struct backup_repo {
 	char **written_index; /* index files written through this repo */
 	size_t nwritten_index;
 	uint64_t bytes_stored; /* sealed bytes written into packs */
+	/* Data chunks put_data found new, and their plaintext bytes: written by the writer
+	 * threads under their lock, read after backup_data_wait or backup_flush. */
+	uint64_t data_added, data_added_blobs;
 	char lock_name[BACKUP_HEX_LEN];
 	bool locked, lock_excl;
 	int64_t lock_refreshed_ms;
@@ -180,14 +183,23 @@ int backup_load_index(struct backup_repo *r, bool tolerate, backup_check_fn fn, 
  * pack (pack file, then its index file). */
 int backup_put_blob(struct backup_repo *r, enum backup_blob_type type, const void *p, size_t n,
                     const uint8_t id[BACKUP_ID_LEN], bool *added, struct ward_err *err);
+/* Queues a data chunk whose id a writer thread computes (keyed BLAKE2b), then stores it
+ * unless the index has it. *ticket names the chunk in the current batch: after
+ * backup_data_wait, backup_data_id(r, ticket) is its id until backup_data_release (which
+ * ends the batch; the caller calls it once it has copied the ids it needs). */
+int backup_put_data(struct backup_repo *r, const void *p, size_t n, uint64_t *ticket,
+                    struct ward_err *err);
+int backup_data_wait(struct backup_repo *r, struct ward_err *err);
+const uint8_t *backup_data_id(struct backup_repo *r, uint64_t ticket);
+void backup_data_release(struct backup_repo *r);
 /* Waits for the writer threads, writes the open packs and their index files, and merges
  * everything written into r->idx. The sync point: after it every stored blob is durable,
  * indexed on disk and readable. */
 int backup_flush(struct backup_repo *r, struct ward_err *err);
 /* Stops the writer threads without flushing (close on an error path). */
 void backup_writer_free(struct backup_repo *r);
-/* Writer threads used while storing: compression and sealing of chunks run there, and pack
- * files are written there, so reading and chunking overlap with both. */
+/* Writer threads used while storing: hashing of data chunks, compression and sealing run
+ * there, and pack files are written there, so reading and chunking overlap with all. */
 #define BACKUP_WRITER_THREADS 2
 /* Reads, decrypts, decompresses and verifies a blob into out (replacing its content). */
 int backup_get_blob(struct backup_repo *r, const uint8_t id[BACKUP_ID_LEN], struct buf *out,

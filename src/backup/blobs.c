@@ -70,15 +70,23 @@ out:
 }
 
 /* ---- writing ----
- * put_blob (the caller's thread) checks for duplicates, copies the chunk into a job and
- * queues it. Writer threads compress and seal jobs, append them to the open pack of their
- * type (under w->mu) and, when a pack is full, take it out and write it and its index file
- * (outside the lock). Finished packs wait in w->done until backup_flush merges them into
- * r->idx on the caller's thread, so r->idx is only ever touched by one thread; until then
- * r->pending answers "already stored?" for the ids in flight. */
+ * Two ways in, both on the caller's thread: put_blob (trees, repacked blobs) comes with its
+ * id and checks for duplicates at once; put_data (file chunks) only copies the chunk into a
+ * job and takes a ticket, and a writer thread computes the id (keyed BLAKE2b, the costliest
+ * step after zstd), stores it under the ticket and decides whether the chunk is new. So the
+ * caller's thread only reads and cuts; hashing, compression and sealing of several chunks
+ * run on the writer threads at once. backup_data_wait returns once every ticket has its id;
+ * ids of one batch stay readable until backup_data_release.
+ * Writer threads append sealed blobs to the open pack of their type (under w->mu) and, when
+ * a pack is full, take it out and write it and its index file (outside the lock). Finished
+ * packs wait in w->done until backup_flush merges them into r->idx on the caller's thread,
+ * so r->idx is only written by one thread, and only while no writer runs (the writers read
+ * it); until then r->pending (under w->mu) answers "already stored?" for the ids in flight. */
 struct bjob {
 	struct bjob *next;
 	uint8_t type;
+	bool hash;       /* a data chunk of put_data: the writer computes id */
+	uint64_t ticket; /* put_data's ticket: the id goes to w->ids[ticket - w->ids_base] */
 	uint8_t id[BACKUP_ID_LEN];
 	size_t n;
 	uint8_t data[];
@@ -96,8 +104,8 @@ struct bdone {
 struct backup_writer {
 	pthread_t th[BACKUP_WRITER_THREADS];
 	int nth;
-	pthread_mutex_t mu; /* guards everything below */
-	pthread_cond_t cv_work, cv_space;
+	pthread_mutex_t mu; /* guards everything below, r->pending and r->data_added* */
+	pthread_cond_t cv_work, cv_space, cv_ids;
 	struct bjob *head, *tail;
 	size_t queued;
 	bool stop;
@@ -106,7 +114,12 @@ struct backup_writer {
 	int rc;
 	struct ward_err err;
 	uint64_t stored;
-	struct backup_repo *r; /* read-only from the threads: keys, backend, level */
+	/* The ids of put_data's current batch, by ticket; ids_done counts tickets whose id
+	 * is known (or dropped after a failure). */
+	uint8_t (*ids)[BACKUP_ID_LEN];
+	size_t ids_cap;
+	uint64_t ids_base, ids_next, ids_done;
+	struct backup_repo *r; /* read-only from the threads: keys, backend, level, idx */
 };
 
 /* Writes one finished pack and its index file; fills d. Any thread. */
@@ -177,8 +190,15 @@ static void write_locked(struct backup_writer *w, struct backup_packer *pk) {
 	buf_free(&mine.data);
 }
 
+/* Called with w->mu held after a data chunk's id is known (or the chunk is dropped). */
+static void ticket_done(struct backup_writer *w) {
+	if (++w->ids_done == w->ids_next)
+		pthread_cond_broadcast(&w->cv_ids);
+}
+
 static void *writer_main(void *arg) {
 	struct backup_writer *w = arg;
+	struct backup_repo *r = w->r;
 	ZSTD_CCtx *zc = ZSTD_createCCtx();
 	struct buf z = BUF_INIT, sealed = BUF_INIT;
 
@@ -202,10 +222,31 @@ static void *writer_main(void *arg) {
 		w->queued -= j->n;
 		pthread_cond_broadcast(&w->cv_space);
 		if (w->rc) {
+			if (j->hash)
+				ticket_done(w);
 			free(j); /* a pack write failed: the run is lost, drain the queue */
 			continue;
 		}
 		pthread_mutex_unlock(&w->mu);
+
+		if (j->hash) {
+			bool fresh;
+			backup_blob_id(r->id_key, j->data, j->n, j->id);
+			pthread_mutex_lock(&w->mu);
+			memcpy(w->ids[j->ticket - w->ids_base], j->id, BACKUP_ID_LEN);
+			/* r->idx does not change while writers run; pending is ours. */
+			fresh = !bindex_get(&r->idx, j->id) && idset_add(&r->pending, j->id);
+			if (fresh) {
+				r->data_added += j->n;
+				r->data_added_blobs++;
+			}
+			ticket_done(w);
+			if (!fresh) {
+				free(j);
+				continue;
+			}
+			pthread_mutex_unlock(&w->mu);
+		}
 
 		plain = j->data;
 		plen = j->n;
@@ -213,8 +254,7 @@ static void *writer_main(void *arg) {
 		buf_reset(&z);
 		buf_reserve(&z, zb + 1);
 		{
-			size_t zn =
-			        ZSTD_compressCCtx(zc, z.data, zb, j->data, j->n, w->r->zstd_level);
+			size_t zn = ZSTD_compressCCtx(zc, z.data, zb, j->data, j->n, r->zstd_level);
 			/* Keep the compressed form only when it saves something. */
 			if (!ZSTD_isError(zn) && zn < j->n) {
 				plain = z.data;
@@ -223,7 +263,7 @@ static void *writer_main(void *arg) {
 			}
 		}
 		buf_reset(&sealed);
-		backup_seal(w->r->enc_key, plain, plen, j->id, BACKUP_ID_LEN, &sealed);
+		backup_seal(r->enc_key, plain, plen, j->id, BACKUP_ID_LEN, &sealed);
 
 		pthread_mutex_lock(&w->mu);
 		pk = &w->pk[j->type];
@@ -255,6 +295,7 @@ static int writer_start(struct backup_repo *r, struct ward_err *err) {
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv_work, NULL);
 	pthread_cond_init(&w->cv_space, NULL);
+	pthread_cond_init(&w->cv_ids, NULL);
 	w->r = r;
 	for (int i = 0; i < BACKUP_WRITER_THREADS; i++) {
 		if (pthread_create(&w->th[i], NULL, writer_main, w) != 0)
@@ -300,9 +341,11 @@ void backup_writer_free(struct backup_repo *r) {
 		buf_free(&w->pk[i].data);
 		free(w->pk[i].e);
 	}
+	free(w->ids);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv_work);
 	pthread_cond_destroy(&w->cv_space);
+	pthread_cond_destroy(&w->cv_ids);
 	free(w);
 	r->w = NULL;
 }
@@ -355,47 +398,124 @@ int backup_flush(struct backup_repo *r, struct ward_err *err) {
 	return rc;
 }
 
+static struct bjob *job_new(enum backup_blob_type type, const void *p, size_t n) {
+	struct bjob *j = ward_xmalloc(sizeof(*j) + n);
+	j->next = NULL;
+	j->type = (uint8_t)type;
+	j->hash = false;
+	j->ticket = 0;
+	j->n = n;
+	if (n)
+		memcpy(j->data, p, n);
+	return j;
+}
+
+/* Called with w->mu held: waits for room, then queues j (or frees it after a failure). */
+static int enqueue_locked(struct backup_writer *w, struct bjob *j, struct ward_err *err) {
+	while (w->queued > 0 && w->queued + j->n > WRITER_QUEUE_BYTES && !w->rc)
+		pthread_cond_wait(&w->cv_space, &w->mu);
+	if (w->rc) {
+		ward_err_set(err, "%s", w->err.msg);
+		free(j);
+		return w->rc;
+	}
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	w->queued += j->n;
+	pthread_cond_signal(&w->cv_work);
+	return 0;
+}
+
 int backup_put_blob(struct backup_repo *r, enum backup_blob_type type, const void *p, size_t n,
                     const uint8_t id[BACKUP_ID_LEN], bool *added, struct ward_err *err) {
 	struct backup_writer *w;
 	struct bjob *j;
+	bool fresh;
 	int rc = 0;
 
 	*added = false;
 	backup_lock_refresh(r); /* a cheap clock check; rewrites the lock every 5 minutes */
-	if (bindex_get(&r->idx, id) || idset_has(&r->pending, id))
+	if (bindex_get(&r->idx, id))
 		return 0;
 	if (!r->w && (rc = writer_start(r, err)) != 0)
 		return rc;
 	w = r->w;
-	j = ward_xmalloc(sizeof(*j) + n);
-	j->next = NULL;
-	j->type = (uint8_t)type;
-	memcpy(j->id, id, BACKUP_ID_LEN);
-	j->n = n;
-	memcpy(j->data, p, n);
 	pthread_mutex_lock(&w->mu);
-	while (w->queued > 0 && w->queued + n > WRITER_QUEUE_BYTES && !w->rc)
-		pthread_cond_wait(&w->cv_space, &w->mu);
+	fresh = idset_add(&r->pending, id);
+	pthread_mutex_unlock(&w->mu);
+	if (!fresh)
+		return 0;
+	j = job_new(type, p, n);
+	memcpy(j->id, id, BACKUP_ID_LEN);
+	pthread_mutex_lock(&w->mu);
+	rc = enqueue_locked(w, j, err);
+	pthread_mutex_unlock(&w->mu);
+	if (rc == 0)
+		*added = true;
+	return rc;
+}
+
+int backup_put_data(struct backup_repo *r, const void *p, size_t n, uint64_t *ticket,
+                    struct ward_err *err) {
+	struct backup_writer *w;
+	struct bjob *j;
+	int rc;
+
+	backup_lock_refresh(r);
+	if (!r->w && (rc = writer_start(r, err)) != 0)
+		return rc;
+	w = r->w;
+	j = job_new(BLOB_DATA, p, n);
+	j->hash = true;
+	pthread_mutex_lock(&w->mu);
+	if (w->ids_next - w->ids_base == w->ids_cap) {
+		w->ids_cap = w->ids_cap ? w->ids_cap * 2 : 256;
+		w->ids = ward_xrealloc(w->ids, w->ids_cap * BACKUP_ID_LEN);
+	}
+	j->ticket = w->ids_next;
+	rc = enqueue_locked(w, j, err);
+	if (rc == 0)
+		*ticket = w->ids_next++;
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+int backup_data_wait(struct backup_repo *r, struct ward_err *err) {
+	struct backup_writer *w = r->w;
+	int rc = 0;
+
+	if (!w)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	while (w->ids_done != w->ids_next && !w->rc)
+		pthread_cond_wait(&w->cv_ids, &w->mu);
 	if (w->rc) {
 		ward_err_set(err, "%s", w->err.msg);
 		rc = w->rc;
-		free(j);
-	} else {
-		if (w->tail)
-			w->tail->next = j;
-		else
-			w->head = j;
-		w->tail = j;
-		w->queued += n;
-		pthread_cond_signal(&w->cv_work);
 	}
 	pthread_mutex_unlock(&w->mu);
-	if (rc)
-		return rc;
-	idset_add(&r->pending, id);
-	*added = true;
-	return 0;
+	return rc;
+}
+
+const uint8_t *backup_data_id(struct backup_repo *r, uint64_t ticket) {
+	struct backup_writer *w = r->w;
+	/* After backup_data_wait no writer touches the batch, and only this thread grows it. */
+	if (!w || ticket < w->ids_base || ticket >= w->ids_next)
+		abort(); /* broken invariant: a ticket of an earlier batch or of none */
+	return w->ids[ticket - w->ids_base];
+}
+
+void backup_data_release(struct backup_repo *r) {
+	struct backup_writer *w = r->w;
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	if (w->ids_done == w->ids_next)
+		w->ids_base = w->ids_next;
+	pthread_mutex_unlock(&w->mu);
 }
 
 /* ---- reading ---- */
