@@ -49,8 +49,10 @@ python3 "$HERE/gen.py" create "$W/data" "$SIZE_MB"
 DATA_BYTES=$(du -sb "$W/data" | cut -f1)
 NFILES=$(find "$W/data" -type f | wc -l)
 
-# measure NAME CMD...: runs CMD under /usr/bin/time -v; records seconds and peak KiB.
-declare -A SECS RSS
+# measure NAME CMD...: runs CMD under /usr/bin/time -v; records wall seconds, CPU seconds
+# (user + system, which contention from other processes distorts less than wall time) and
+# peak KiB.
+declare -A SECS CPU RSS
 measure() {
   local name=$1; shift
   local log="$W/time-$name.log"
@@ -60,7 +62,9 @@ measure() {
   SECS[$name]=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0;
     for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$log")
   RSS[$name]=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-  echo "  $name: ${SECS[$name]} s, peak RSS ${RSS[$name]} KiB" >&2
+  CPU[$name]=$(awk -F': ' '/User time \(seconds\)|System time \(seconds\)/ {s += $2}
+    END {printf "%.1f", s}' "$log")
+  echo "  $name: ${SECS[$name]} s, CPU ${CPU[$name]} s, peak RSS ${RSS[$name]} KiB" >&2
 }
 
 cd "$W"
@@ -134,5 +138,12 @@ if [[ " $TOOLS " == *" ward "* ]]; then
   done
 fi
 echo
+echo "| tool | first backup CPU s | second backup CPU s | restore CPU s |"
+echo "|---|---:|---:|---:|"
+for t in $TOOLS; do
+  echo "| $t | ${CPU[$t-first]} | ${CPU[$t-second]} | ${CPU[$t-restore]} |"
+done
+echo
 echo "Throughput ratios are ward's speed over the other's (> 1: ward faster); repo and RSS"
-echo "ratios are ward's size over the other's (< 1: ward smaller). $(nproc) CPUs, $(uname -r)."
+echo "ratios are ward's size over the other's (< 1: ward smaller). CPU seconds are user +"
+echo "system time of the process and its threads. $(nproc) CPUs, $(uname -r)."
