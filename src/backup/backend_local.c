@@ -3,9 +3,10 @@
  * in the target directory, is fsync'd, renamed over the name and the directory fsync'd, so a
  * crash leaves the old file or the whole new one; listings skip temporary files (prune
  * removes them). Names are checked to be plain ([0-9a-z-], no '/'), so a hostile name cannot
- * escape the repository.
+ * escape the repository. Large page-aligned writes (pack files) bypass the page cache.
  */
 #include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -14,6 +15,14 @@
 #include <unistd.h>
 
 #include "backup/backup_internal.h"
+
+/* A write of at least DIRECT_MIN bytes from a DIRECT_ALIGN-aligned buffer (blobs.c aligns
+ * pack buffers) goes around the page cache with O_DIRECT, except its unaligned tail: the
+ * file is fsync'd at once anyway, and copying about a gigabyte of packs into the cache was
+ * a tenth of a first backup's CPU time. File systems without O_DIRECT (tmpfs) refuse it at
+ * open or at the first write; the ordinary path takes over. */
+#define DIRECT_ALIGN 4096u
+#define DIRECT_MIN   (1u << 20)
 
 static const char *const type_dir[] = {"", "keys", "data", "index", "snapshots", "locks"};
 
@@ -61,6 +70,7 @@ static int l_write(struct backup_backend *be, enum backup_ftype t, const char *n
 	uint8_t r[8];
 	const uint8_t *p = data;
 	int fd = -1, rc = BACKUP_ERR_IO;
+	bool direct;
 
 	if (file_path(l, t, name, &path, err)) {
 		rc = BACKUP_ERR_USAGE;
@@ -71,11 +81,42 @@ static int l_write(struct backup_backend *be, enum backup_ftype t, const char *n
 	slash = strrchr(path.data, '/');
 	buf_append(&tmp, path.data, (size_t)(slash - path.data));
 	buf_printf(&tmp, "/.tmp-%s", rnd);
-	fd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	direct = n >= DIRECT_MIN && (uintptr_t)data % DIRECT_ALIGN == 0;
+	if (direct) {
+		fd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0600);
+		if (fd < 0 && errno == EINVAL)
+			unlink(tmp.data); /* some file systems create the file, then refuse */
+		direct = fd >= 0;
+	}
+	if (fd < 0)
+		fd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		ward_err_set(err, "cannot create %s: %s (is the repository writable?)", tmp.data,
 		             strerror(errno));
 		goto out;
+	}
+	while (direct && n >= DIRECT_ALIGN) {
+		ssize_t w = write(fd, p, n & ~(size_t)(DIRECT_ALIGN - 1));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EINVAL)
+			break; /* not for this file system after all: the cache path below */
+		if (w <= 0) {
+			ward_err_set(err, "cannot write %s: %s", tmp.data,
+			             w < 0 ? strerror(errno) : "short write");
+			goto out;
+		}
+		p += w;
+		n -= (size_t)w;
+		if ((size_t)w % DIRECT_ALIGN)
+			break; /* p is no longer aligned */
+	}
+	if (direct) {
+		int fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0) {
+			ward_err_set(err, "cannot write %s: %s", tmp.data, strerror(errno));
+			goto out;
+		}
 	}
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);

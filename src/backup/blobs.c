@@ -77,8 +77,9 @@ out:
  * caller's thread only reads and cuts; hashing, compression and sealing of several chunks
  * run on the writer threads at once. backup_data_wait returns once every ticket has its id;
  * ids of one batch stay readable until backup_data_release.
- * Writer threads append sealed blobs to the open pack of their type (under w->mu) and, when
- * a pack is full, take it out and write it and its index file (outside the lock). Finished
+ * Writer threads append sealed blobs to the open pack of their type (under w->mu) and hand a
+ * full pack to the pack thread, which writes and fsyncs it and its index file (outside the
+ * lock), so the disk never stalls hashing and compression. Finished
  * packs wait in w->done until backup_flush merges them into r->idx on the caller's thread,
  * so r->idx is only written by one thread, and only while no writer runs (the writers read
  * it); until then r->pending (under w->mu) answers "already stored?" for the ids in flight. */
@@ -98,6 +99,15 @@ struct bdone {
 	char index_name[BACKUP_HEX_LEN];
 };
 
+struct iopack {
+	struct iopack *next;
+	struct backup_packer pk;
+};
+
+/* Full packs waiting for the pack thread, at most: with the one it writes and the one
+ * filling, three packs are in memory at once. */
+#define IO_QUEUE_PACKS 1
+
 /* Chunks queued but not yet sealed, at most: bounds memory while a disk is slow. */
 #define WRITER_QUEUE_BYTES (16u * 1024 * 1024)
 
@@ -110,6 +120,13 @@ struct backup_writer {
 	size_t queued;
 	bool stop;
 	struct backup_packer pk[2];
+	/* Full packs wait here for the pack thread, which writes and fsyncs them (and their
+	 * index files), so the workers never block on the disk. At most IO_QUEUE_PACKS wait. */
+	pthread_t io;
+	bool io_started, io_stop;
+	pthread_cond_t cv_io, cv_io_space;
+	struct iopack *io_head, *io_tail;
+	size_t io_n;
 	struct bdone *done;
 	int rc;
 	struct ward_err err;
@@ -159,6 +176,25 @@ out:
 	return rc;
 }
 
+/* A pack buffer starts page-aligned with room for a whole pack, so backend_local can write
+ * it around the page cache (it checks the alignment; a buffer that had to grow further is
+ * written the ordinary way). Room never touched costs address space, not memory. */
+#define PACK_ALIGN 4096u
+#define PACK_ROOM  (BACKUP_PACK_TARGET + BACKUP_DEF_MAX + 1024u * 1024)
+
+static void pack_start(struct backup_packer *pk) {
+	void *p;
+	if (pk->data.data)
+		return;
+
+	if (posix_memalign(&p, PACK_ALIGN, PACK_ROOM) != 0)
+		abort(); /* out of memory: as ward_xmalloc */
+	pk->data.data = p;
+	pk->data.len = 0;
+	pk->data.cap = PACK_ROOM;
+	pk->data.data[0] = '\0';
+}
+
 static bool pack_full(const struct backup_packer *pk) {
 	return pk->data.len >= BACKUP_PACK_TARGET || pk->n >= BACKUP_MAX_PACK_BLOBS / 2;
 }
@@ -186,8 +222,69 @@ static void write_locked(struct backup_writer *w, struct backup_packer *pk) {
 			w->rc = rc;
 			w->err = e2;
 		}
+		pthread_cond_broadcast(&w->cv_space);
+		pthread_cond_broadcast(&w->cv_ids);
+		pthread_cond_broadcast(&w->cv_io_space);
 	}
 	buf_free(&mine.data);
+}
+
+static void packer_drop(struct backup_packer *pk) {
+	free(pk->e);
+	buf_free(&pk->data);
+	memset(pk, 0, sizeof(*pk));
+}
+
+/* Called with w->mu held by a worker whose append filled pk: hands pk to the pack thread
+ * once there is room in its queue (pk stays open meanwhile, so memory stays bounded). */
+static void hand_to_io(struct backup_writer *w, struct backup_packer *pk) {
+	struct iopack *q;
+
+	while (w->io_n >= IO_QUEUE_PACKS && !w->rc)
+		pthread_cond_wait(&w->cv_io_space, &w->mu);
+	if (w->rc) {
+		packer_drop(pk); /* a pack write failed: the run is lost */
+		return;
+	}
+	if (!pack_full(pk))
+		return; /* another worker handed it over while this one waited */
+	q = ward_xcalloc(1, sizeof(*q));
+	q->pk = *pk;
+	memset(pk, 0, sizeof(*pk));
+	if (w->io_tail)
+		w->io_tail->next = q;
+	else
+		w->io_head = q;
+	w->io_tail = q;
+	w->io_n++;
+	pthread_cond_signal(&w->cv_io);
+}
+
+/* The pack thread: writes full packs and their index files, one at a time. */
+static void *io_main(void *arg) {
+	struct backup_writer *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		struct iopack *q;
+		while (!w->io_head && !w->io_stop)
+			pthread_cond_wait(&w->cv_io, &w->mu);
+		if (!w->io_head)
+			break;
+		q = w->io_head;
+		w->io_head = q->next;
+		if (!w->io_head)
+			w->io_tail = NULL;
+		w->io_n--;
+		pthread_cond_broadcast(&w->cv_io_space);
+		if (w->rc)
+			packer_drop(&q->pk);
+		else
+			write_locked(w, &q->pk);
+		free(q);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
 }
 
 /* The zstd level of one blob: the configured one, except that at levels 2 and 3 (3 is the
@@ -281,6 +378,7 @@ static void *writer_main(void *arg) {
 
 		pthread_mutex_lock(&w->mu);
 		pk = &w->pk[j->type];
+		pack_start(pk);
 		if (pk->n == pk->cap) {
 			pk->cap = pk->cap ? pk->cap * 2 : 64;
 			pk->e = ward_xrealloc(pk->e, pk->cap * sizeof(*pk->e));
@@ -295,7 +393,7 @@ static void *writer_main(void *arg) {
 		buf_append(&pk->data, sealed.data, sealed.len);
 		free(j);
 		if (pack_full(pk))
-			write_locked(w, pk);
+			hand_to_io(w, pk);
 	}
 	pthread_mutex_unlock(&w->mu);
 	ZSTD_freeCCtx(zc);
@@ -310,13 +408,20 @@ static int writer_start(struct backup_repo *r, struct ward_err *err) {
 	pthread_cond_init(&w->cv_work, NULL);
 	pthread_cond_init(&w->cv_space, NULL);
 	pthread_cond_init(&w->cv_ids, NULL);
+	pthread_cond_init(&w->cv_io, NULL);
+	pthread_cond_init(&w->cv_io_space, NULL);
 	w->r = r;
+	r->w = w;
+	if (pthread_create(&w->io, NULL, io_main, w) != 0) {
+		ward_err_set(err, "cannot start the pack thread");
+		return BACKUP_ERR_IO;
+	}
+	w->io_started = true;
 	for (int i = 0; i < BACKUP_WRITER_THREADS; i++) {
 		if (pthread_create(&w->th[i], NULL, writer_main, w) != 0)
 			break;
 		w->nth++;
 	}
-	r->w = w;
 	if (w->nth == 0) {
 		ward_err_set(err, "cannot start a writer thread");
 		return BACKUP_ERR_IO;
@@ -333,6 +438,15 @@ static void writer_join(struct backup_writer *w) {
 	for (int i = 0; i < w->nth; i++)
 		pthread_join(w->th[i], NULL);
 	w->nth = 0;
+	/* The workers are gone, so no pack joins the queue: the pack thread drains it. */
+	if (w->io_started) {
+		pthread_mutex_lock(&w->mu);
+		w->io_stop = true;
+		pthread_cond_broadcast(&w->cv_io);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->io, NULL);
+		w->io_started = false;
+	}
 }
 
 void backup_writer_free(struct backup_repo *r) {
@@ -355,11 +469,20 @@ void backup_writer_free(struct backup_repo *r) {
 		buf_free(&w->pk[i].data);
 		free(w->pk[i].e);
 	}
+
+	while (w->io_head) {
+		struct iopack *q = w->io_head;
+		w->io_head = q->next;
+		packer_drop(&q->pk);
+		free(q);
+	}
 	free(w->ids);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv_work);
 	pthread_cond_destroy(&w->cv_space);
 	pthread_cond_destroy(&w->cv_ids);
+	pthread_cond_destroy(&w->cv_io);
+	pthread_cond_destroy(&w->cv_io_space);
 	free(w);
 	r->w = NULL;
 }
