@@ -2,7 +2,8 @@
  * name, skipping identical subtrees by id), and restore (recreate files, directories,
  * symlinks, hard links, fifos and devices under a target with their modes and times, and
  * ownership when root). A chunk that fails verification fails only the files that use it:
- * they are removed and reported, everything else is restored. Names come from the tree
+ * they are removed and reported, everything else is restored. Files with the same content
+ * list are decoded once; the others are copied from the first in the kernel. Names come from the tree
  * decoder, which refuses '/', "." and "..", so nothing is written outside the target.
  */
 #include <errno.h>
@@ -194,6 +195,22 @@ struct rjob {
 	int fd;
 	char *dst, *spath;
 	struct backup_node n; /* content and metadata (name and target unused) */
+	size_t same;          /* index in rst.same of the content list, or SIZE_MAX */
+	char *copy_from;      /* a finished file with the same content list, or NULL */
+	uint64_t copy_bytes;  /* its length */
+};
+
+/* Files with the same content list (copies of a file under other names) are decoded once:
+ * a later one is copied from the first in the kernel once that one is written, instead of
+ * reading, decrypting, decompressing and verifying the same chunks again. An entry is
+ * "done" once its file is completely written and closed. */
+struct same_file {
+	uint64_t key; /* of the content list */
+	uint8_t (*content)[BACKUP_ID_LEN];
+	size_t ncontent;
+	char *path;
+	uint64_t bytes;
+	bool done;
 };
 
 struct link_seen {
@@ -222,6 +239,10 @@ struct rst {
 	bool stop;
 	int rc; /* first fatal error of a worker (disk full) */
 	struct ward_err err;
+	struct same_file *same; /* by index (stable: jobs keep one); under mu */
+	size_t same_n, same_cap;
+	size_t *same_slot; /* open addressing by key: index + 1, 0 = empty; under mu */
+	size_t nslots;
 };
 
 static void rwarn(struct rst *s, const char *path, const char *fmt, ...) WARD_PRINTF(3, 4);
@@ -295,12 +316,99 @@ static int write_all(int fd, const char *p, size_t n) {
 	return 0;
 }
 
+static uint64_t content_key(const struct backup_node *n) {
+	uint64_t h = 0xcbf29ce484222325ull ^ n->ncontent;
+	for (size_t i = 0; i < n->ncontent; i++) {
+		uint64_t v;
+		memcpy(&v, n->content[i], sizeof(v)); /* ids are keyed hashes: well mixed */
+		h = (h ^ v) * 0x100000001b3ull;
+	}
+	return h ? h : 1;
+}
+
+/* Finds the entry of n's content list, or makes one for dst. Main thread, under mu. */
+static size_t same_find(struct rst *s, const struct backup_node *n, const char *dst, bool *found) {
+	uint64_t key = content_key(n);
+	size_t i, mask;
+	struct same_file *e;
+
+	if (2 * (s->same_n + 1) > s->nslots) {
+		size_t nslots = s->nslots ? 2 * s->nslots : 1024;
+		size_t *v = ward_xcalloc(nslots, sizeof(*v));
+		for (size_t k = 0; k < s->same_n; k++) {
+			for (i = s->same[k].key & (nslots - 1); v[i]; i = (i + 1) & (nslots - 1))
+				;
+			v[i] = k + 1;
+		}
+		free(s->same_slot);
+		s->same_slot = v;
+		s->nslots = nslots;
+	}
+	mask = s->nslots - 1;
+	for (i = key & mask; s->same_slot[i]; i = (i + 1) & mask) {
+		e = &s->same[s->same_slot[i] - 1];
+		if (e->key == key && e->ncontent == n->ncontent &&
+		    memcmp(e->content, n->content, n->ncontent * BACKUP_ID_LEN) == 0) {
+			*found = true;
+			return s->same_slot[i] - 1;
+		}
+	}
+	*found = false;
+	if (s->same_n == s->same_cap) {
+		s->same_cap = s->same_cap ? 2 * s->same_cap : 256;
+		s->same = ward_xrealloc(s->same, s->same_cap * sizeof(*s->same));
+	}
+	e = &s->same[s->same_n];
+	memset(e, 0, sizeof(*e));
+	e->key = key;
+	e->content = ward_xmalloc(n->ncontent * BACKUP_ID_LEN);
+	memcpy(e->content, n->content, n->ncontent * BACKUP_ID_LEN);
+	e->ncontent = n->ncontent;
+	e->path = ward_strdup(dst);
+	s->same_slot[i] = ++s->same_n;
+	return s->same_n - 1;
+}
+
+/* Copies j->copy_from into j->fd in the kernel. 0, or -1 when the copy did not work out
+ * (j->fd is then empty again and the content is to be decoded). */
+static int copy_same(struct rst *s, struct rjob *j) {
+	uint64_t done = 0;
+	int src = open(j->copy_from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (src < 0)
+		return -1;
+	while (done < j->copy_bytes) {
+		ssize_t k = copy_file_range(src, NULL, j->fd, NULL, (size_t)(j->copy_bytes - done), 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		done += (uint64_t)k;
+	}
+	close(src);
+	if (done != j->copy_bytes) {
+		/* Start over empty; should even that fail, the decoding writes report it. */
+		if (ftruncate(j->fd, 0) == 0)
+			lseek(j->fd, 0, SEEK_SET);
+		return -1;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->res->bytes += done;
+	s->prog.bytes_done += done;
+	backup_progress_emit(&s->prog, s->start_ms, &s->last_ms, false, s->o->progress,
+	                     s->o->cb_arg);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
 /* Writes one file's content (a worker thread). Returns 0, or BACKUP_ERR_IO / CANCELLED. */
 static int write_content(struct rst *s, struct backup_reader *rd, struct buf *blob, struct rjob *j,
                          struct ward_err *err) {
 	const struct backup_node *n = &j->n;
 	uint64_t written = 0;
 
+	if (j->copy_from && copy_same(s, j) == 0)
+		return 0;
 	for (size_t i = 0; i < n->ncontent; i++) {
 		struct ward_err e2;
 		int rc;
@@ -351,11 +459,12 @@ static int write_content(struct rst *s, struct backup_reader *rd, struct buf *bl
 			off += e->raw_len;
 		}
 	}
-	(void)written;
+	j->copy_bytes = written;
 	return 0;
 }
 
 static void job_free(struct rjob *j) {
+	free(j->copy_from);
 	free(j->dst);
 	free(j->spath);
 	free(j->n.content);
@@ -401,6 +510,10 @@ static void *restore_worker(void *arg) {
 		if (rc == 0) {
 			s->res->files++;
 			s->prog.files_done++;
+			if (j->same != SIZE_MAX && !j->copy_from) {
+				s->same[j->same].done = true;
+				s->same[j->same].bytes = j->copy_bytes;
+			}
 		} else if (rc < 0 && !s->rc) {
 			s->rc = rc;
 			s->err = e2;
@@ -450,6 +563,20 @@ static int restore_file(struct rst *s, const char *dst, const char *spath,
 		s->nlinks++;
 	}
 	j = ward_xcalloc(1, sizeof(*j));
+	j->same = SIZE_MAX;
+	if (n->ncontent && !s->o->verify) {
+		bool found;
+		size_t k;
+		pthread_mutex_lock(&s->mu);
+		k = same_find(s, n, dst, &found);
+		if (!found)
+			j->same = k; /* this file is the one decoded */
+		else if (s->same[k].done) {
+			j->copy_from = ward_strdup(s->same[k].path);
+			j->copy_bytes = s->same[k].bytes;
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
 	j->fd = fd;
 	j->dst = ward_strdup(dst);
 	j->spath = ward_strdup(spath);
@@ -691,6 +818,12 @@ out:
 	for (size_t i = 0; i < s.nlinks; i++)
 		free(s.links[i].path);
 	free(s.links);
+	for (size_t i = 0; i < s.same_n; i++) {
+		free(s.same[i].content);
+		free(s.same[i].path);
+	}
+	free(s.same);
+	free(s.same_slot);
 	while (s.head) {
 		struct rjob *j = s.head;
 		s.head = j->next;
