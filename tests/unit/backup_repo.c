@@ -222,6 +222,40 @@ static void backup_restore_round_trip_is_byte_equal(void **state) {
 	backup_close(r);
 }
 
+/* Copies of a file are restored from the first one restored (when it is finished) or
+ * decoded: either way byte-equal, each with its own mode and times. Without verify, which
+ * turns the copying off. */
+static void restore_of_copies_is_byte_equal_with_their_own_metadata(void **state) {
+	struct backup_repo *r;
+	struct backup_snapshot *s = NULL;
+	struct backup_restore_result res;
+	struct backup_restore_opts ro = {.warn = print_warning};
+	const char *paths[] = {src};
+	struct ward_err err;
+	char a[256];
+
+	fresh();
+	snprintf(a, sizeof(a), "%s/aaa-first.bin", src);
+	write_random(a, 300000, 7);
+	/* Many files between the first and its copies, so the first is likely done. */
+	sh("cd '%s' && mkdir zzz && for i in $(seq 1 80); do head -c 3000 sub/big.bin > zzz/f$i; "
+	   "echo $i >> zzz/f$i; done && cp aaa-first.bin zzz/z-copy1 && cp aaa-first.bin "
+	   "zzz/z-copy2 && chmod 400 zzz/z-copy1 && touch -d '2019-01-01' zzz/z-copy2 && cp "
+	   "small.txt zzz/z-small-copy && chmod 000 zzz/f1 && cp sub/big.bin zzz/z-big-copy",
+	   src);
+	r = open_repo();
+	ward_err_clear(&err);
+	if (backup_run_paths(r, paths, 1, NULL, &s, &err) != 0)
+		fail_msg("backup: %s", err.msg);
+	if (backup_restore(r, s, dst, &ro, &res, &err) != 0)
+		fail_msg("restore: %s", err.msg);
+	assert_int_equal(res.errors, 0);
+	snprintf(a, sizeof(a), "%s/data", dst);
+	compare_trees(src, a);
+	backup_snapshot_free(s);
+	backup_close(r);
+}
+
 static void second_run_reuses_unchanged_files_without_reading(void **state) {
 	struct backup_repo *r;
 	struct backup_snapshot *s1 = NULL, *s2 = NULL, *s3 = NULL;
@@ -618,6 +652,7 @@ int main(void) {
 	        cmocka_unit_test(init_twice_and_wrong_passphrase_write_nothing),
 	        cmocka_unit_test(keys_add_list_remove_but_never_the_last),
 	        cmocka_unit_test(backup_restore_round_trip_is_byte_equal),
+	        cmocka_unit_test(restore_of_copies_is_byte_equal_with_their_own_metadata),
 	        cmocka_unit_test(second_run_reuses_unchanged_files_without_reading),
 	        cmocka_unit_test(stream_backup_restores_the_bytes),
 	        cmocka_unit_test(unreadable_file_makes_a_partial_snapshot),
