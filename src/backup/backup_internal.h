@@ -199,7 +199,7 @@ int backup_flush(struct backup_repo *r, struct ward_err *err);
 /* Stops the writer threads without flushing (close on an error path). */
 void backup_writer_free(struct backup_repo *r);
 /* Writer threads used while storing: hashing of data chunks, compression and sealing run
- * there (and one more thread writes the pack files), so reading and chunking overlap with
+ * there (and two more threads write the pack files), so reading and chunking overlap with
  * all of it. */
 #define BACKUP_WRITER_THREADS 2
 /* Reads, decrypts, decompresses and verifies a blob into out (replacing its content). */

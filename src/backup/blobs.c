@@ -78,7 +78,7 @@ out:
  * run on the writer threads at once. backup_data_wait returns once every ticket has its id;
  * ids of one batch stay readable until backup_data_release.
  * Writer threads append sealed blobs to the open pack of their type (under w->mu) and hand a
- * full pack to the pack thread, which writes and fsyncs it and its index file (outside the
+ * full pack to a pack thread, which writes and fsyncs it and its index file (outside the
  * lock), so the disk never stalls hashing and compression. Finished
  * packs wait in w->done until backup_flush merges them into r->idx on the caller's thread,
  * so r->idx is only written by one thread, and only while no writer runs (the writers read
@@ -104,9 +104,10 @@ struct iopack {
 	struct backup_packer pk;
 };
 
-/* Full packs waiting for the pack thread, at most: with the one it writes and the one
- * filling, three packs are in memory at once. */
-#define IO_QUEUE_PACKS 1
+/* Packs being written at once, each by its own pack thread (two, because writing and
+ * fsyncing one pack takes longer than filling one with incompressible data); with the one
+ * filling, three packs are in memory at most. */
+#define IO_PACKS 2
 
 /* Chunks queued but not yet sealed, at most: bounds memory while a disk is slow. */
 #define WRITER_QUEUE_BYTES (16u * 1024 * 1024)
@@ -120,13 +121,15 @@ struct backup_writer {
 	size_t queued;
 	bool stop;
 	struct backup_packer pk[2];
-	/* Full packs wait here for the pack thread, which writes and fsyncs them (and their
-	 * index files), so the workers never block on the disk. At most IO_QUEUE_PACKS wait. */
-	pthread_t io;
-	bool io_started, io_stop;
+	/* Full packs wait here for the pack threads, which write and fsync them (and their
+	 * index files), so the workers never block on the disk. in_io counts the packs handed
+	 * over and not yet written: at most IO_PACKS. */
+	pthread_t io[IO_PACKS];
+	int nio;
+	bool io_stop;
 	pthread_cond_t cv_io, cv_io_space;
 	struct iopack *io_head, *io_tail;
-	size_t io_n;
+	size_t in_io;
 	struct bdone *done;
 	int rc;
 	struct ward_err err;
@@ -240,7 +243,7 @@ static void packer_drop(struct backup_packer *pk) {
 static void hand_to_io(struct backup_writer *w, struct backup_packer *pk) {
 	struct iopack *q;
 
-	while (w->io_n >= IO_QUEUE_PACKS && !w->rc)
+	while (w->in_io >= IO_PACKS && !w->rc)
 		pthread_cond_wait(&w->cv_io_space, &w->mu);
 	if (w->rc) {
 		packer_drop(pk); /* a pack write failed: the run is lost */
@@ -256,11 +259,11 @@ static void hand_to_io(struct backup_writer *w, struct backup_packer *pk) {
 	else
 		w->io_head = q;
 	w->io_tail = q;
-	w->io_n++;
+	w->in_io++;
 	pthread_cond_signal(&w->cv_io);
 }
 
-/* The pack thread: writes full packs and their index files, one at a time. */
+/* A pack thread: writes full packs and their index files, one at a time. */
 static void *io_main(void *arg) {
 	struct backup_writer *w = arg;
 
@@ -275,13 +278,13 @@ static void *io_main(void *arg) {
 		w->io_head = q->next;
 		if (!w->io_head)
 			w->io_tail = NULL;
-		w->io_n--;
-		pthread_cond_broadcast(&w->cv_io_space);
 		if (w->rc)
 			packer_drop(&q->pk);
 		else
 			write_locked(w, &q->pk);
 		free(q);
+		w->in_io--;
+		pthread_cond_broadcast(&w->cv_io_space);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
@@ -412,11 +415,15 @@ static int writer_start(struct backup_repo *r, struct ward_err *err) {
 	pthread_cond_init(&w->cv_io_space, NULL);
 	w->r = r;
 	r->w = w;
-	if (pthread_create(&w->io, NULL, io_main, w) != 0) {
-		ward_err_set(err, "cannot start the pack thread");
+	for (int i = 0; i < IO_PACKS; i++) {
+		if (pthread_create(&w->io[i], NULL, io_main, w) != 0)
+			break;
+		w->nio++;
+	}
+	if (w->nio == 0) {
+		ward_err_set(err, "cannot start a pack thread");
 		return BACKUP_ERR_IO;
 	}
-	w->io_started = true;
 	for (int i = 0; i < BACKUP_WRITER_THREADS; i++) {
 		if (pthread_create(&w->th[i], NULL, writer_main, w) != 0)
 			break;
@@ -438,15 +445,14 @@ static void writer_join(struct backup_writer *w) {
 	for (int i = 0; i < w->nth; i++)
 		pthread_join(w->th[i], NULL);
 	w->nth = 0;
-	/* The workers are gone, so no pack joins the queue: the pack thread drains it. */
-	if (w->io_started) {
-		pthread_mutex_lock(&w->mu);
-		w->io_stop = true;
-		pthread_cond_broadcast(&w->cv_io);
-		pthread_mutex_unlock(&w->mu);
-		pthread_join(w->io, NULL);
-		w->io_started = false;
-	}
+	/* The workers are gone, so no pack joins the queue: the pack threads drain it. */
+	pthread_mutex_lock(&w->mu);
+	w->io_stop = true;
+	pthread_cond_broadcast(&w->cv_io);
+	pthread_mutex_unlock(&w->mu);
+	for (int i = 0; i < w->nio; i++)
+		pthread_join(w->io[i], NULL);
+	w->nio = 0;
 }
 
 void backup_writer_free(struct backup_repo *r) {
