@@ -79,6 +79,8 @@ struct backup_backend *backup_backend_local(const char *path);
 struct backup_init_opts {
 	size_t chunk_min, chunk_avg, chunk_max; /* 0: 512 KiB / 1 MiB / 8 MiB */
 	int zstd_level;                         /* 0: 3 */
+	int zstd_large_level; /* for chunks of at least chunk_min (cut from large files); 0: 1
+	                       * when zstd_level is also defaulted, else zstd_level */
 	uint64_t kdf_ops;                       /* Argon2id opslimit; 0: 3 */
 	size_t kdf_mem;                         /* Argon2id memlimit in bytes; 0: 64 MiB */
 };

@@ -154,6 +154,7 @@ struct backup_repo {
 	uint8_t id_key[BACKUP_KEY_LEN];
 	size_t chunk_min, chunk_avg, chunk_max;
 	int zstd_level;
+	int zstd_large_level; /* chunks of at least chunk_min; the config's large_level */
 	uint64_t kdf_ops;
 	size_t kdf_mem;
 	struct bindex idx;

@@ -290,17 +290,12 @@ static void *io_main(void *arg) {
 	return NULL;
 }
 
-/* The zstd level of one blob: the configured one, except that at levels 2 and 3 (3 is the
- * default) a data chunk of at least the chunker's minimum, which only a large file (logs,
- * dumps, images) yields, is compressed at level 1, zstd's "fast" strategy (min match 6).
- * Measured on bench/backup's dataset: its log files came out the same size (167.0 MiB at
- * level 1, 167.5 at 3) in half the CPU time, while whole small files (source code) grew 8 %
- * at level 1, so they keep the configured level. Readers do not care: a frame is a frame. */
-#define FAST_LEVEL 1
+/* The zstd level of one blob, as the repository config says: large_level for a data chunk
+ * of at least the chunker's minimum, which only a large file (logs, dumps, images) yields,
+ * level for the rest (whole small files, trees). Readers do not care: a frame is a frame. */
 static int blob_level(const struct backup_repo *r, const struct bjob *j) {
-	if (j->type == BLOB_DATA && j->n >= r->chunk_min && r->zstd_level >= 2 &&
-	    r->zstd_level <= 3)
-		return FAST_LEVEL;
+	if (j->type == BLOB_DATA && j->n >= r->chunk_min)
+		return r->zstd_large_level;
 	return r->zstd_level;
 }
 
