@@ -60,11 +60,23 @@ enum collect_meta_kind { COLLECT_META_HELP = 0, COLLECT_META_TYPE, COLLECT_META_
  * what you keep (labels_copy). has_t says whether the line carried a timestamp; t_ms is 0 when it
  * did not. Return 0 to go on; anything else stops the parse with COLLECT_ESTOPPED (the sink may
  * write its reason into the same struct ward_err through its arg; the parser only fills err when it
- * is still empty). meta may be NULL. */
+ * is still empty). meta may be NULL.
+ *
+ * known (optional; last so that positional initializers stay valid) lets a sink that has seen
+ * a body before skip the work of building label sets (the scraper's per-target cache). It is
+ * called for every sample line whose series text (the metric name and its {...}, exactly as
+ * in the body, n bytes, borrowed until the parse returns) is well-formed enough to delimit,
+ * before its labels are parsed. Returning true promises that this exact text was parsed
+ * before, in the same format (stats->format) and under the same limits, into a label set
+ * whose labels_hash() is *hash: the parser then trusts it, does not build the label set, and
+ * the line's sample() call (if the rest of the line is valid) gets ls NULL. Returning false
+ * means sample() gets the label set. Every other check (values, timestamps, families,
+ * OpenMetrics' rules, duplicates by *hash, limits) runs as without known. */
 struct collect_sample_sink {
 	int (*sample)(void *arg, const struct labels *ls, int64_t t_ms, bool has_t, double v);
 	int (*meta)(void *arg, enum collect_meta_kind kind, const char *family, const char *text);
 	void *arg;
+	bool (*known)(void *arg, const char *series, size_t n, uint64_t *hash);
 };
 
 /* What a parse saw. Updated as the parse goes (a sink may read it for progress through

@@ -237,9 +237,14 @@ int scrape_targets_build(const struct scrape_conf *sc, const struct scrape_job_c
 void scrape_target_defs_free(struct scrape_target_def *d, size_t n);
 
 /* The result of handling one scrape body (or failure), written to db. */
-struct scrape_series_set; /* the previous scrape's series, for staleness */
+/* What a target remembers between scrapes (scrape_cache.c): its lines' series text -> the
+ * series they are stored as, and the last scrape's series, for staleness. */
+struct scrape_series_set;
 struct scrape_series_set *scrape_series_set_new(void);
 void scrape_series_set_free(struct scrape_series_set *s);
+/* Forgets what lines map to (a config reload may have changed honor_labels or the metric
+ * relabeling); keeps the last scrape's series, so staleness stays right. NULL-safe. */
+void scrape_series_set_forget(struct scrape_series_set *s);
 /* Writes stale markers at t_ms for every series of prev (emptied) and, when target_labels
  * is not NULL, for the target's report series (up, scrape_*): a target that went away. */
 int scrape_series_set_stale(struct scrape_series_set *prev, const struct labels *target_labels,
@@ -266,6 +271,42 @@ struct scrape_process_opts {
 void scrape_process(struct tsdb *db, const struct scrape_process_opts *o, const char *body,
                     size_t n, int64_t t_ms, double duration_s, struct scrape_series_set *prev,
                     struct scrape_result *res);
+
+/* The pieces of struct scrape_series_set that scrape_process uses (scrape_cache.c). */
+struct tsdb_appender;
+struct sc_entry;  /* a line's series text and what it maps to */
+struct sc_series; /* a label set as stored */
+/* Starts a scrape: numbers it, drops the entries if opts differ from the last scrape's. */
+void scrape_cache_begin(struct scrape_series_set *set, const struct scrape_process_opts *o);
+/* The format the body is parsed in: entries of another format are dropped. */
+void scrape_cache_format(struct scrape_series_set *set, enum collect_format f);
+/* The entry of this text, or NULL; *h is the text's hash (for scrape_cache_add). */
+struct sc_entry *scrape_cache_find(struct scrape_series_set *set, const char *text, size_t n,
+                                   uint64_t *h);
+/* A new entry for text (copied): parse_h is the labels_hash of its parsed labels, s its
+ * series (NULL: dropped by metric relabeling). Marked seen in this scrape. */
+struct sc_entry *scrape_cache_add(struct scrape_series_set *set, const char *text, size_t n,
+                                  uint64_t h, uint64_t parse_h, struct sc_series *s);
+uint64_t scrape_cache_entry_parse_hash(const struct sc_entry *e);
+/* Marks e seen in this scrape and returns its series (NULL: dropped). */
+struct sc_series *scrape_cache_entry_series(struct scrape_series_set *set, struct sc_entry *e);
+/* The series with this label set (copied when new). */
+struct sc_series *scrape_cache_series(struct scrape_series_set *set, const struct labels *ls);
+const struct labels *scrape_cache_series_labels(const struct sc_series *s);
+/* Puts s in this scrape's set: false when it already is (two lines made the same series);
+ * *added tells whether it was not in the last scrape's set. */
+bool scrape_cache_series_mark(struct scrape_series_set *set, struct sc_series *s, bool *added);
+/* Ends the scrape: ok, this scrape's set replaces the last one; not ok, the set becomes
+ * empty. Stale markers at t_ms go to a for the last set's series not in the new one. Lines
+ * this scrape did not have are forgotten. */
+void scrape_cache_end(struct scrape_series_set *set, bool ok, struct tsdb_appender *a,
+                      int64_t t_ms);
+/* Stale markers for every series of the last scrape's set into a, then empties the set and
+ * the entries. Returns how many. */
+size_t scrape_series_set_stale_all(struct scrape_series_set *set, struct tsdb_appender *a,
+                                   int64_t t_ms);
+/* How many entries and series the set holds (tests: memory stays bounded). */
+void scrape_cache_stats(const struct scrape_series_set *set, size_t *entries, size_t *series);
 
 /* ---- config ---- */
 void collect_config_register(void);

@@ -464,6 +464,9 @@ int engine_apply(struct conf *c, struct ward_err *err) {
 			struct scrape_series_set *tmp = match->prev;
 			match->prev = o->prev;
 			o->prev = tmp;
+			/* the job's honor_labels or metric relabeling may differ now: lines are
+			 * mapped afresh; the last scrape's series stay for staleness */
+			scrape_series_set_forget(match->prev);
 			snprintf(match->health, sizeof(match->health), "%s", o->health);
 			snprintf(match->last_error, sizeof(match->last_error), "%.500s",
 			         o->last_error);

@@ -6,7 +6,9 @@
  * memory held is the longest line plus two hash sets: distinct series (64-bit label-set
  * hash -> last timestamp, to catch duplicates) and families (name hash -> which metadata
  * lines and samples were seen). A hash collision could only report a false duplicate, with
- * odds of about n^2 / 2^65. Callers: the scraper, the self-metrics check, `ward tsdb import`.
+ * odds of about n^2 / 2^65. A sink with a known() callback (the scraper's cache) may vouch
+ * for a line's series text, which then skips label parsing; the checks that involve more than
+ * that text still run. Callers: the scraper, the self-metrics check, `ward tsdb import`.
  */
 #include "collect/collect.h"
 
@@ -140,6 +142,9 @@ struct parser {
 	size_t nlb, lbcap;
 	struct label *lv;
 	size_t lvcap;
+	/* the current sample line: where its name and '{' are (brace 0: none), for parsing
+	 * the labels of a line the sink knew only when they are needed after all */
+	size_t name_off, name_len, brace;
 };
 
 static int perr(struct parser *p, int rc, const char *fmt, ...) WARD_PRINTF(3, 4);
@@ -251,6 +256,64 @@ static bool eq(const char *s, size_t n, const char *lit) {
 	return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
 
+/* Powers of ten that a double holds exactly. */
+static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+/* Clinger's fast path for a syntactically valid decimal (checked by the caller): with at
+ * most 15 significant digits the digits are an exact integer m < 2^53, and with a decimal
+ * exponent e in [-22, 22] the value is m * 10^e or m / 10^-e: one correctly rounded
+ * operation on exact operands, so the same double strtod gives. false: not that case. */
+static bool fast_decimal(const char *s, size_t n, double *out) {
+	size_t i = 0, digits = 0;
+	uint64_t m = 0;
+	int64_t e = 0;
+	bool neg = false;
+
+	if (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-';
+		i = 1;
+	}
+	for (; i < n && is_digit(s[i]); i++) {
+		if (m == 0 && s[i] == '0')
+			continue; /* leading zeros are not significant */
+		if (++digits > 15)
+			return false;
+		m = m * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (i < n && s[i] == '.') {
+		for (i++; i < n && is_digit(s[i]); i++) {
+			e--;
+			if (m == 0 && s[i] == '0')
+				continue;
+			if (++digits > 15)
+				return false;
+			m = m * 10 + (uint64_t)(s[i] - '0');
+		}
+	}
+	if (i < n) { /* an exponent */
+		int64_t x = 0;
+		bool xneg = false;
+		i++;
+		if (s[i] == '+' || s[i] == '-')
+			xneg = s[i++] == '-';
+		for (; i < n; i++) {
+			if (x > 1000)
+				return false;
+			x = x * 10 + (s[i] - '0');
+		}
+		e += xneg ? -x : x;
+	}
+	double d = (double)m;
+	if (m != 0) {
+		if (e < -22 || e > 22)
+			return false;
+		d = e < 0 ? d / exact_pow10[-e] : d * exact_pow10[e];
+	}
+	*out = neg ? -d : d;
+	return true;
+}
+
 /* Decimal floats with optional exponent, [+-]Inf/Infinity and NaN (case-insensitive), as
  * Prometheus' parsers accept; no hex, no underscores. 0, -1 syntax, -2 out of range,
  * -3 too long. */
@@ -304,6 +367,8 @@ static int parse_float(const char *s, size_t n, double *out) {
 	}
 	if (i != n)
 		return -1;
+	if (fast_decimal(s, n, out))
+		return 0;
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';
 	errno = 0;
@@ -711,14 +776,29 @@ static int label_cmp(const void *a, const void *b) {
 	return strcmp(((const struct label *)a)->name, ((const struct label *)b)->name);
 }
 
-/* Builds the label set of the sample, checks it, and hands it to the sink. */
-static int emit(struct parser *p, double v, bool has_t, int64_t t) {
-	struct collect_parse_stats *st = p->st;
-	struct labels ls;
-	struct hent *e;
-	bool found;
+/* Parses the current line's labels (name at name_off, '{' at brace) into scratch: the first
+ * parse of a line, or a later one for a line the sink knew (then it cannot fail). The cursor
+ * ends after the '}' (or the name). */
+static int parse_series(struct parser *p) {
+	size_t no;
+
+	buf_reset(&p->scratch);
+	p->nlb = 0;
+	no = p->scratch.len;
+	buf_append(&p->scratch, "__name__", 9);
+	add_lbl(p, no, 8, p->scratch.len, p->name_len);
+	buf_append(&p->scratch, p->l + p->name_off, p->name_len);
+	buf_putc(&p->scratch, '\0');
+	p->i = p->name_off + p->name_len;
+	if (!p->brace)
+		return 0;
+	p->i = p->brace;
+	return parse_labels(p);
+}
+
+/* The label set of the labels in scratch: sorted, empty values dropped, checked. */
+static int build_labels(struct parser *p, struct labels *ls) {
 	size_t k = 0;
-	int rc;
 
 	if (p->lvcap < p->nlb) {
 		p->lvcap = p->nlb;
@@ -737,15 +817,31 @@ static int emit(struct parser *p, double v, bool has_t, int64_t t) {
 		if (p->lv[i].value[0])
 			p->lv[k++] = p->lv[i]; /* an empty value means "absent" */
 	}
-	ls.v = p->lv;
-	ls.n = k;
+	ls->v = p->lv;
+	ls->n = k;
 	if (p->lim.max_label_count && k > p->lim.max_label_count)
 		return perr(p, COLLECT_ELIMIT,
 		            "the sample has %zu labels (with __name__), more than the limit of %zu",
 		            k, p->lim.max_label_count);
-	e = hset_get(&p->series, labels_hash(&ls), true, &found);
+	return 0;
+}
+
+/* Builds the label set of the sample (unless the sink knew the line: known, with the
+ * label set's hash kh), checks it, and hands it to the sink. */
+static int emit(struct parser *p, bool known, uint64_t kh, double v, bool has_t, int64_t t) {
+	struct collect_parse_stats *st = p->st;
+	struct labels ls = {0};
+	struct hent *e;
+	bool found;
+	int rc;
+
+	if (!known && (rc = build_labels(p, &ls)))
+		return rc;
+	e = hset_get(&p->series, known ? kh : labels_hash(&ls), true, &found);
 	if (found && (!has_t || !(e->flags & HE_HAS_T) || e->t == t)) {
 		struct buf s = BUF_INIT;
+		if (known && ((rc = parse_series(p)) || (rc = build_labels(p, &ls))))
+			return rc;
 		labels_write(&s, &ls);
 		rc = perr(p, COLLECT_EDUP, "duplicate series %s%s", buf_cstr(&s),
 		          has_t ? " at the same timestamp" : "");
@@ -765,13 +861,40 @@ static int emit(struct parser *p, double v, bool has_t, int64_t t) {
 		st->with_timestamp++;
 	}
 	if (p->sink && p->sink->sample &&
-	    p->sink->sample(p->sink->arg, &ls, has_t ? t : 0, has_t, v) != 0) {
+	    p->sink->sample(p->sink->arg, known ? NULL : &ls, has_t ? t : 0, has_t, v) != 0) {
 		if (!ward_err_isset(p->err))
 			perr(p, COLLECT_ESTOPPED, "the consumer stopped the parse");
 		st->err_line = p->lineno;
 		return COLLECT_ESTOPPED;
 	}
 	return 0;
+}
+
+/* Where the {...} opening at brace ends (the index after its '}'), skipping quoted values
+ * as parse_labels reads them (a backslash takes the next byte along); 0 when the line ends
+ * first. Every line parse_labels accepts ends where this says; the converse need not hold. */
+static size_t series_end(const struct parser *p, size_t brace) {
+	const char *l = p->l;
+	size_t i = brace + 1, n = p->len;
+
+	while (i < n) {
+		char c = l[i++];
+		if (c == '}')
+			return i;
+		if (c != '"')
+			continue;
+		while (i < n && l[i] != '"')
+			i += l[i] == '\\' ? 2 : 1;
+		if (i >= n)
+			return 0;
+		i++;
+	}
+	return 0;
+}
+
+/* OpenMetrics types whose samples type_check() checks a label of. */
+static bool type_needs_labels(enum mtype t) {
+	return t == MT_HISTOGRAM || t == MT_GAUGEHISTOGRAM || t == MT_SUMMARY;
 }
 
 /* OpenMetrics timestamps: seconds with an optional fraction, kept to the millisecond. */
@@ -793,11 +916,12 @@ static int om_timestamp(const char *s, size_t n, int64_t *out) {
 
 static int parse_sample(struct parser *p) {
 	char sn[SNIP_BUF];
-	size_t ns = p->i, nlen, vs, no;
+	size_t ns = p->i, nlen, vs;
 	const char *name;
 	double v;
 	int64_t t = 0;
-	bool has_t = false;
+	uint64_t kh = 0;
+	bool has_t = false, known = false;
 	int rc;
 
 	nlen = lex_metric_name(p);
@@ -807,21 +931,23 @@ static int parse_sample(struct parser *p) {
 	name = p->l + ns;
 	if ((rc = check_label_bytes(p, "the metric name", nlen)))
 		return rc;
-	buf_reset(&p->scratch);
-	p->nlb = 0;
-	no = p->scratch.len;
-	buf_append(&p->scratch, "__name__", 9);
-	add_lbl(p, no, 8, p->scratch.len, nlen);
-	buf_append(&p->scratch, name, nlen);
-	buf_putc(&p->scratch, '\0');
+	p->name_off = ns;
+	p->name_len = nlen;
+	p->brace = 0;
 	vs = p->i;
 	skip_blanks(p); /* 0.0.4 allows blanks before '{' */
-	if (p->i < p->len && p->l[p->i] == '{') {
-		if ((rc = parse_labels(p)))
-			return rc;
-	} else {
-		p->i = vs;
+	if (p->i < p->len && p->l[p->i] == '{')
+		p->brace = p->i;
+	p->i = vs;
+	if (p->sink && p->sink->known) {
+		size_t end = p->brace ? series_end(p, p->brace) : vs;
+		if (end && p->sink->known(p->sink->arg, name, end - ns, &kh)) {
+			known = true;
+			p->i = end;
+		}
 	}
+	if (!known && (rc = parse_series(p)))
+		return rc;
 
 	/* The family: the current one when the name is its name plus a suffix its type
 	 * allows, else a new family named as the sample. */
@@ -834,6 +960,12 @@ static int parse_sample(struct parser *p) {
 
 		if (!mine && (rc = start_family(p, name, nlen)))
 			return rc;
+		if (p->om && known && type_needs_labels(p->fam_type)) {
+			size_t end = p->i;
+			if ((rc = parse_series(p)))
+				return rc;
+			p->i = end;
+		}
 		if (p->om && (rc = type_check(p, name + p->fam.len, nlen - p->fam.len)))
 			return rc;
 		e = cur_fam(p);
@@ -921,7 +1053,7 @@ static int parse_sample(struct parser *p) {
 				            snip_here(p, sn));
 		}
 	}
-	return emit(p, v, has_t, t);
+	return emit(p, known, kh, v, has_t, t);
 }
 
 /* # HELP, # TYPE, # UNIT (OpenMetrics), # EOF (OpenMetrics) and comments (0.0.4). */

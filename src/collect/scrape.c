@@ -4,12 +4,13 @@
  * exported_*), metric_relabel_configs, sample_limit, the report series (up,
  * scrape_duration_seconds, scrape_samples_scraped, scrape_samples_post_metric_relabeling,
  * scrape_series_added) and staleness markers for series that disappeared or for every
- * series when the scrape failed. Called by engine.c on libuv's worker pool, one call per
- * target at a time (a target's series set is never shared).
+ * series when the scrape failed. A line whose series text the target's cache
+ * (scrape_cache.c) knows from the last scrape goes straight to its stored label set: no
+ * label parsing, merging or relabeling. Called by engine.c on libuv's worker pool, one call
+ * per target at a time (a target's series set is never shared).
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
 
 #include "collect/collect_internal.h"
 #include "tsdb/tsdb.h"
@@ -111,80 +112,6 @@ int scrape_targets_build(const struct scrape_conf *sc, const struct scrape_job_c
 	return 0;
 }
 
-/* ---- series sets (for staleness) ----
- * The series of the last scrape, sorted by (hash, labels). A scrape looks each sample up
- * in it: a series seen again moves its label set over to the new set instead of copying
- * it, so a steady target costs no label allocations here; the entries not seen get stale
- * markers. */
-
-struct ss_entry {
-	uint64_t h;
-	struct labels ls;
-	ssize_t from; /* while building: index of the same series in prev, or -1 */
-	bool seen;    /* in prev: the current scrape has this series */
-};
-struct scrape_series_set {
-	struct ss_entry *e;
-	size_t n, cap;
-};
-
-struct scrape_series_set *scrape_series_set_new(void) {
-	return ward_xcalloc(1, sizeof(struct scrape_series_set));
-}
-
-static void ss_clear(struct scrape_series_set *s) {
-	for (size_t i = 0; i < s->n; i++)
-		labels_free(&s->e[i].ls);
-	s->n = 0;
-}
-
-void scrape_series_set_free(struct scrape_series_set *s) {
-	if (!s)
-		return;
-	ss_clear(s);
-	free(s->e);
-	free(s);
-}
-
-static struct ss_entry *ss_push(struct scrape_series_set *s, uint64_t h) {
-	if (s->n == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 64;
-		s->e = ward_xrealloc(s->e, s->cap * sizeof(*s->e));
-	}
-	struct ss_entry *e = &s->e[s->n++];
-	e->h = h;
-	labels_init(&e->ls);
-	e->from = -1;
-	e->seen = false;
-	return e;
-}
-
-static int ss_cmp_key(uint64_t h, const struct labels *ls, const struct ss_entry *e) {
-	if (h != e->h)
-		return h < e->h ? -1 : 1;
-	return labels_cmp(ls, &e->ls);
-}
-
-static int ss_cmp(const void *a, const void *b) {
-	const struct ss_entry *x = a, *y = b;
-	return ss_cmp_key(x->h, &x->ls, y);
-}
-
-static ssize_t ss_find(const struct scrape_series_set *s, uint64_t h, const struct labels *ls) {
-	size_t lo = 0, hi = s->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = ss_cmp_key(h, ls, &s->e[mid]);
-		if (c == 0)
-			return (ssize_t)mid;
-		if (c > 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
 static const char *const report_names[] = {
         "up", "scrape_duration_seconds", "scrape_samples_scraped",
         "scrape_samples_post_metric_relabeling", "scrape_series_added"};
@@ -195,12 +122,10 @@ static void report(struct tsdb_appender *a, const struct labels *tl, const char 
 int scrape_series_set_stale(struct scrape_series_set *prev, const struct labels *target_labels,
                             struct tsdb *db, int64_t t_ms, struct ward_err *err) {
 	struct tsdb_appender *a = tsdb_appender_new(db);
-	for (size_t i = 0; prev && i < prev->n; i++)
-		(void)tsdb_append(a, &prev->e[i].ls, t_ms, tsdb_stale_nan(), NULL);
+	if (prev)
+		(void)scrape_series_set_stale_all(prev, a, t_ms);
 	for (size_t i = 0; target_labels && i < sizeof(report_names) / sizeof(report_names[0]); i++)
 		report(a, target_labels, report_names[i], t_ms, tsdb_stale_nan());
-	if (prev)
-		ss_clear(prev);
 	return tsdb_commit(a, NULL, err);
 }
 
@@ -210,7 +135,14 @@ struct sink_ctx {
 	const struct scrape_process_opts *o;
 	struct tsdb *db;
 	struct tsdb_appender *app;
-	struct scrape_series_set *cur, *prev;
+	struct scrape_series_set *set;
+	const struct collect_parse_stats *st;
+	bool format_known;
+	/* the line known() was asked about: its series text and entry (NULL: not cached) */
+	const char *text;
+	size_t ntext;
+	uint64_t text_h;
+	struct sc_entry *entry;
 	struct labels scratch; /* owned copy, only when metric relabeling runs */
 	struct label *view;    /* borrowed strings: the merged set without copies */
 	size_t viewcap;
@@ -284,11 +216,12 @@ static struct labels merge_view(struct sink_ctx *s, const struct labels *ls, cha
 	return (struct labels){.v = s->view, .n = n};
 }
 
-static int on_sample(void *arg, const struct labels *ls, int64_t t_ms, bool has_t, double v) {
-	struct sink_ctx *s = arg;
+/* The series a parsed sample is stored as: target labels merged, metric relabeling
+ * applied. NULL when relabeling drops it. */
+static struct sc_series *series_of(struct sink_ctx *s, const struct labels *ls) {
 	char **owned = NULL;
 	size_t nowned = 0;
-	int rc = 0;
+	struct sc_series *ser = NULL;
 	struct labels view = merge_view(s, ls, &owned, &nowned);
 	const struct labels *final = &view;
 	if (s->o->metric_relabel) {
@@ -298,36 +231,67 @@ static int on_sample(void *arg, const struct labels *ls, int64_t t_ms, bool has_
 			goto out;
 		final = &s->scratch;
 	}
+	ser = scrape_cache_series(s->set, final);
+out:
+	for (size_t i = 0; i < nowned; i++)
+		free(owned[i]);
+	free(owned);
+	return ser;
+}
+
+/* The parser asks before parsing a line's labels: a line seen in the last scrape (or earlier
+ * in this one) maps to its series without them. */
+static bool on_known(void *arg, const char *text, size_t n, uint64_t *hash) {
+	struct sink_ctx *s = arg;
+	if (!s->format_known) { /* entries hold only for the format they were parsed in */
+		scrape_cache_format(s->set, s->st->format);
+		s->format_known = true;
+	}
+	s->text = text;
+	s->ntext = n;
+	s->entry = scrape_cache_find(s->set, text, n, &s->text_h);
+	if (!s->entry)
+		return false;
+	*hash = scrape_cache_entry_parse_hash(s->entry);
+	return true;
+}
+
+static int on_sample(void *arg, const struct labels *ls, int64_t t_ms, bool has_t, double v) {
+	struct sink_ctx *s = arg;
+	struct sc_series *ser;
+	if (!ls) { /* known: the parser trusted the entry */
+		if (!s->entry) {
+			ward_err_set(s->err, "scrape cache: a known line without its entry");
+			return -1;
+		}
+		ser = scrape_cache_entry_series(s->set, s->entry);
+	} else {
+		ser = series_of(s, ls);
+		if (s->text) /* remember the line (also when relabeling drops it) */
+			scrape_cache_add(s->set, s->text, s->ntext, s->text_h, labels_hash(ls), ser);
+	}
+	s->text = NULL;
+	s->entry = NULL;
+	if (!ser)
+		return 0; /* dropped by metric relabeling */
 	s->post++;
 	if (s->o->sample_limit && s->post > s->o->sample_limit) {
 		ward_err_set(s->err,
 		             "sample_limit exceeded: more than %zu samples after metric "
 		             "relabeling; raise sample_limit or drop series",
 		             s->o->sample_limit);
-		rc = -1;
-		goto out;
+		return -1;
 	}
 	bool use_t = has_t && s->o->honor_timestamps;
+	const struct labels *final = scrape_cache_series_labels(ser);
 	if (tsdb_append(s->app, final, use_t ? t_ms : s->now, v, NULL) != 0)
-		goto out; /* an invalid label set after relabeling is dropped, as Prometheus does */
+		return 0; /* an invalid label set after relabeling is dropped, as Prometheus does */
 	if (use_t)
-		goto out; /* series with their own timestamps get no staleness (as Prometheus) */
-	uint64_t h = labels_hash(final);
-	ssize_t at = ss_find(s->prev, h, final);
-	if (at >= 0) {
-		if (s->prev->e[at].seen)
-			goto out; /* the same series twice (relabeling merged two) */
-		s->prev->e[at].seen = true;
-		ss_push(s->cur, h)->from = at;
-	} else {
-		labels_copy(&ss_push(s->cur, h)->ls, final);
+		return 0; /* series with their own timestamps get no staleness (as Prometheus) */
+	bool added;
+	if (scrape_cache_series_mark(s->set, ser, &added) && added)
 		s->added++;
-	}
-out:
-	for (size_t i = 0; i < nowned; i++)
-		free(owned[i]);
-	free(owned);
-	return rc;
+	return 0;
 }
 
 static void report(struct tsdb_appender *a, const struct labels *tl, const char *name, int64_t t,
@@ -345,20 +309,20 @@ void scrape_process(struct tsdb *db, const struct scrape_process_opts *o, const 
                     struct scrape_result *res) {
 	struct ward_err err;
 	ward_err_clear(&err);
-	struct scrape_series_set *cur = scrape_series_set_new();
 	struct tsdb_appender *app = tsdb_appender_new(db);
+	struct collect_parse_stats st;
+	memset(&st, 0, sizeof(st));
 	struct sink_ctx s = {
-	        .o = o, .db = db, .app = app, .cur = cur, .prev = prev, .now = t_ms, .err = &err};
+	        .o = o, .db = db, .app = app, .set = prev, .st = &st, .now = t_ms, .err = &err};
 	labels_init(&s.scratch);
-	for (size_t i = 0; i < prev->n; i++)
-		prev->e[i].seen = false;
+	scrape_cache_begin(prev, o);
 	if (body && res->up) {
 		struct collect_parse_limits lim;
 		collect_parse_limits_default(&lim);
 		if (o->line_limit)
 			lim.max_line_bytes = o->line_limit;
-		struct collect_sample_sink sink = {.sample = on_sample, .meta = on_meta, .arg = &s};
-		struct collect_parse_stats st;
+		struct collect_sample_sink sink = {
+		        .sample = on_sample, .meta = on_meta, .known = on_known, .arg = &s};
 		enum collect_format fmt =
 		        o->content_type ? collect_format_from_content_type(o->content_type,
 		                                                           strlen(o->content_type))
@@ -378,50 +342,20 @@ void scrape_process(struct tsdb *db, const struct scrape_process_opts *o, const 
 		/* nothing of a failed scrape is kept; every series of the last one goes stale */
 		tsdb_rollback(app);
 		app = tsdb_appender_new(db);
-		ss_clear(cur);
-		for (size_t i = 0; i < prev->n; i++)
-			prev->e[i].seen = false;
 		res->post_relabel = 0;
 		s.added = 0;
 	}
-	/* series seen again take their label sets over from prev */
-	for (size_t i = 0; i < cur->n; i++) {
-		if (cur->e[i].from < 0)
-			continue;
-		cur->e[i].ls = prev->e[cur->e[i].from].ls;
-		labels_init(&prev->e[cur->e[i].from].ls);
-	}
-	if (cur->n > 1)
-		qsort(cur->e, cur->n, sizeof(*cur->e), ss_cmp);
-	/* dedupe new series that relabeling made equal */
-	size_t w = 0;
-	for (size_t i = 0; i < cur->n; i++) {
-		if (w > 0 && ss_cmp(&cur->e[w - 1], &cur->e[i]) == 0) {
-			labels_free(&cur->e[i].ls);
-			continue;
-		}
-		cur->e[w++] = cur->e[i];
-	}
-	cur->n = w;
-	for (size_t i = 0; i < prev->n; i++)
-		if (!prev->e[i].seen)
-			(void)tsdb_append(app, &prev->e[i].ls, t_ms, tsdb_stale_nan(), NULL);
-	size_t added = s.added;
-	res->added = added;
+	scrape_cache_end(prev, res->up, app, t_ms);
+	res->added = s.added;
 	report(app, o->target_labels, "up", t_ms, res->up ? 1 : 0);
 	report(app, o->target_labels, "scrape_duration_seconds", t_ms, duration_s);
 	report(app, o->target_labels, "scrape_samples_scraped", t_ms, (double)res->scraped);
 	report(app, o->target_labels, "scrape_samples_post_metric_relabeling", t_ms,
 	       (double)res->post_relabel);
-	report(app, o->target_labels, "scrape_series_added", t_ms, (double)added);
+	report(app, o->target_labels, "scrape_series_added", t_ms, (double)s.added);
 	ward_err_clear(&err);
 	if (tsdb_commit(app, NULL, &err) != 0 && res->up) {
 		res->up = false;
 		snprintf(res->error, sizeof(res->error), "storing samples: %.480s", err.msg);
 	}
-	/* prev := cur */
-	ss_clear(prev);
-	free(prev->e);
-	*prev = *cur;
-	free(cur);
 }

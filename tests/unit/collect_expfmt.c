@@ -49,17 +49,143 @@ static int on_meta(void *arg, enum collect_meta_kind k, const char *fam, const c
 	return 0;
 }
 
+static void got_free(struct got *g) {
+	buf_free(&g->out);
+	buf_free(&g->meta);
+}
+
+/* A sink with known(), as the scraper's cache uses it: while learning it answers "unknown"
+ * and remembers each line's series text with its label set; afterwards it answers "known"
+ * for those texts and supplies the remembered label set when sample() gets NULL. */
+struct memo_ent {
+	char *text;
+	size_t n;
+	uint64_t h;
+	struct labels ls;
+};
+struct memo {
+	struct got *g;
+	bool learn;
+	struct memo_ent *v;
+	size_t nv;
+	const char *cur; /* the line known() was last asked about */
+	size_t ncur;
+	ssize_t hit;
+	size_t hits;
+};
+
+static ssize_t memo_find(const struct memo *m, const char *text, size_t n) {
+	for (size_t i = 0; i < m->nv; i++)
+		if (m->v[i].n == n && memcmp(m->v[i].text, text, n) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+static bool memo_known(void *arg, const char *text, size_t n, uint64_t *h) {
+	struct memo *m = arg;
+
+	m->cur = text;
+	m->ncur = n;
+	m->hit = m->learn ? -1 : memo_find(m, text, n);
+	if (m->hit < 0)
+		return false;
+	*h = m->v[m->hit].h;
+	m->hits++;
+	return true;
+}
+
+static int memo_sample(void *arg, const struct labels *ls, int64_t t, bool has_t, double v) {
+	struct memo *m = arg;
+
+	if (!ls) {
+		assert_true(m->hit >= 0);
+		return on_sample(m->g, &m->v[m->hit].ls, t, has_t, v);
+	}
+	assert_non_null(m->cur);
+	if (memo_find(m, m->cur, m->ncur) < 0) {
+		struct memo_ent *e;
+		m->v = realloc(m->v, (m->nv + 1) * sizeof(*m->v));
+		e = &m->v[m->nv++];
+		e->text = malloc(m->ncur ? m->ncur : 1);
+		memcpy(e->text, m->cur, m->ncur);
+		e->n = m->ncur;
+		e->h = labels_hash(ls);
+		labels_init(&e->ls);
+		labels_copy(&e->ls, ls);
+	}
+	m->cur = NULL;
+	return on_sample(m->g, ls, t, has_t, v);
+}
+
+static int memo_meta(void *arg, enum collect_meta_kind k, const char *fam, const char *text) {
+	struct memo *m = arg;
+	return on_meta(m->g, k, fam, text);
+}
+
+/* Every body the tests parse is also parsed twice with a memo sink: learning, then with every
+ * line it accepted known. Both must give exactly what the plain parse gave (samples,
+ * metadata, rc, message, counts): known() saves work and changes nothing else. g0 is the
+ * plain parse's got, whose output from this parse starts at out0/meta0 and whose count was
+ * n0 before it (a got may collect several parses). */
+static void check_known_is_invisible(const char *copy, size_t n, enum collect_format fmt,
+                                     const struct collect_parse_limits *lim, const struct got *g0,
+                                     size_t out0, size_t meta0, size_t n0, int rc0,
+                                     const struct collect_parse_stats *st0,
+                                     const struct ward_err *err0) {
+	struct memo m = {.learn = true};
+	struct collect_sample_sink sink = {memo_sample, memo_meta, &m, memo_known};
+	size_t wl = g0->out.len - out0, ml = g0->meta.len - meta0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		struct got g = {.stop_after = g0->stop_after, .n = n0, .sorted_ok = true};
+		struct collect_parse_stats st;
+		struct ward_err err;
+		int rc;
+
+		m.g = &g;
+		m.learn = pass == 0;
+		m.hits = 0;
+		rc = collect_parse_exposition(copy, n, fmt, lim, &sink, &st, &err);
+		if (rc != rc0 || strcmp(err.msg, err0->msg) != 0 || g.out.len != wl ||
+		    (wl && memcmp(g.out.data, g0->out.data + out0, wl) != 0))
+			print_error("pass %d with known(): rc %d (want %d) '%s' (want '%s')\n%s\n",
+			            pass, rc, rc0, err.msg, err0->msg, buf_cstr(&g.out));
+		assert_int_equal(rc, rc0);
+		assert_string_equal(err.msg, err0->msg);
+		assert_int_equal(g.out.len, wl);
+		assert_true(wl == 0 || memcmp(g.out.data, g0->out.data + out0, wl) == 0);
+		assert_int_equal(g.meta.len, ml);
+		assert_true(ml == 0 || memcmp(g.meta.data, g0->meta.data + meta0, ml) == 0);
+		assert_int_equal(g.sorted_ok, g0->sorted_ok);
+		assert_int_equal(st.samples, st0->samples);
+		assert_int_equal(st.lines, st0->lines);
+		assert_int_equal(st.bytes, st0->bytes);
+		assert_int_equal(st.err_line, st0->err_line);
+		assert_int_equal(st.with_timestamp, st0->with_timestamp);
+		if (pass == 1 && m.nv)
+			assert_true(m.hits > 0); /* the known path ran */
+		got_free(&g);
+	}
+	for (size_t i = 0; i < m.nv; i++) {
+		free(m.v[i].text);
+		labels_free(&m.v[i].ls);
+	}
+	free(m.v);
+}
+
 /* Parses s (copied without terminator) and returns the rc; g collects what the sink saw. */
 static int parse_lim(const char *s, enum collect_format fmt, const struct collect_parse_limits *lim,
                      struct got *g, struct collect_parse_stats *st, struct ward_err *err) {
 	size_t n = strlen(s);
 	char *copy = malloc(n ? n : 1);
 	struct collect_sample_sink sink = {on_sample, on_meta, g};
+	size_t out0 = g->out.len, meta0 = g->meta.len, n0 = g->n;
 	int rc;
 
 	memcpy(copy, s, n);
 	g->sorted_ok = true;
 	rc = collect_parse_exposition(copy, n, fmt, lim, &sink, st, err);
+	check_known_is_invisible(copy, n, fmt, lim, g, out0, meta0, n0, rc, st, err);
 	free(copy);
 	return rc;
 }
@@ -67,11 +193,6 @@ static int parse_lim(const char *s, enum collect_format fmt, const struct collec
 static int parse(const char *s, enum collect_format fmt, struct got *g, struct ward_err *err) {
 	struct collect_parse_stats st;
 	return parse_lim(s, fmt, NULL, g, &st, err);
-}
-
-static void got_free(struct got *g) {
-	buf_free(&g->out);
-	buf_free(&g->meta);
 }
 
 /* Expects parse failure with rc and a message that contains want. */

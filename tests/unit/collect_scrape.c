@@ -106,6 +106,196 @@ static void scrape(const char *body, int64_t t, bool honor, size_t limit, const 
 	labels_free(&tl);
 }
 
+/* scrape() with the content type and honor_labels chosen. */
+static void scrape_ct(const char *body, const char *ctype, int64_t t, bool honor,
+                      const struct relabel *mrl, struct scrape_series_set *prev,
+                      struct scrape_result *res) {
+	struct labels tl = target_labels();
+	struct scrape_process_opts o = {.target_labels = &tl,
+	                                .honor_labels = honor,
+	                                .honor_timestamps = true,
+	                                .metric_relabel = mrl,
+	                                .content_type = ctype};
+	memset(res, 0, sizeof(*res));
+	res->up = true;
+	scrape_process(db, &o, body, strlen(body), t, 0.5, prev, res);
+	labels_free(&tl);
+}
+
+static size_t cache_entries(const struct scrape_series_set *s, size_t *series) {
+	size_t e, n;
+	scrape_cache_stats(s, &e, &n);
+	if (series)
+		*series = n;
+	return e;
+}
+
+/* A rule setting label v to value (relabel_new borrows its conf: static storage). */
+static char *name_src[] = {"__name__"};
+static struct relabel_conf set_v[2] = {
+        {.source_labels = name_src, .nsource_labels = 1, .separator = ";", .regex = "(.*)",
+         .target_label = "v", .replacement = "a", .action = RELABEL_REPLACE},
+        {.source_labels = name_src, .nsource_labels = 1, .separator = ";", .regex = "(.*)",
+         .target_label = "v", .replacement = "b", .action = RELABEL_REPLACE},
+};
+
+static struct relabel *relabel_set_v(int which) {
+	struct ward_err err;
+	struct relabel *r = relabel_new(&set_v[which], 1, &err);
+	assert_non_null(r);
+	return r;
+}
+
+/* A steady body is served from the cache after the first scrape and stores exactly what a
+ * fresh parse would; a line whose labels change is a new series and the old one goes stale;
+ * the cache holds only the last scrape's lines. */
+static void cached_lines_store_the_same_and_changed_labels_are_new_series(void **st) {
+	job = "cache";
+	struct scrape_series_set *prev = scrape_series_set_new();
+	struct scrape_result r;
+	const char *body = "# TYPE c counter\nc_total{a=\"1\",b=\"x\"} 1\nc_total{a=\"2\"} 2\n";
+	scrape(body, 60000, false, 0, NULL, prev, &r);
+	assert_true(r.up);
+	assert_int_equal(r.added, 2);
+	assert_int_equal(cache_entries(prev, NULL), 2);
+	scrape(body, 61000, false, 0, NULL, prev, &r);
+	assert_true(r.up);
+	assert_int_equal(r.added, 0);
+	assert_int_equal(r.scraped, 2);
+	assert_int_equal(r.post_relabel, 2);
+	/* the same label set written another way is the same series */
+	scrape("# TYPE c counter\nc_total{b=\"x\",a=\"1\"} 3\nc_total{a=\"2\"} 4\n", 62000, false, 0,
+	       NULL, prev, &r);
+	assert_true(r.up);
+	assert_int_equal(r.added, 0);
+	/* a="2" becomes a="3": a new series; a="2" ends with a stale marker */
+	scrape("# TYPE c counter\nc_total{b=\"x\",a=\"1\"} 5\nc_total{a=\"3\"} 6\n", 63000, false, 0,
+	       NULL, prev, &r);
+	assert_true(r.up);
+	assert_int_equal(r.added, 1);
+	SERIES("c_total{a=\"1\",b=\"x\",instance=\"h:1\",job=\"cache\"} 1@60000 1@61000 3@62000 "
+	       "5@63000;"
+	       "c_total{a=\"2\",instance=\"h:1\",job=\"cache\"} 2@60000 2@61000 4@62000 "
+	       "STALE@63000;"
+	       "c_total{a=\"3\",instance=\"h:1\",job=\"cache\"} 6@63000;",
+	       "c_total");
+	size_t nser;
+	assert_int_equal(cache_entries(prev, &nser), 2); /* the lines of the last scrape */
+	assert_int_equal(nser, 2);
+	/* a line that vanishes from a cached body gets its stale marker, once */
+	scrape("# TYPE c counter\nc_total{a=\"3\"} 7\n", 64000, false, 0, NULL, prev, &r);
+	scrape("# TYPE c counter\nc_total{a=\"3\"} 8\n", 65000, false, 0, NULL, prev, &r);
+	SERIES("c_total{a=\"1\",b=\"x\",instance=\"h:1\",job=\"cache\"} 1@60000 1@61000 3@62000 "
+	       "5@63000 STALE@64000;"
+	       "c_total{a=\"2\",instance=\"h:1\",job=\"cache\"} 2@60000 2@61000 4@62000 "
+	       "STALE@63000;"
+	       "c_total{a=\"3\",instance=\"h:1\",job=\"cache\"} 6@63000 7@64000 8@65000;",
+	       "c_total");
+	assert_int_equal(cache_entries(prev, &nser), 1);
+	assert_int_equal(nser, 1);
+	/* a big body, then a small one: memory follows the last body */
+	struct buf big = BUF_INIT;
+	for (int i = 0; i < 500; i++)
+		buf_printf(&big, "big{i=\"%d\"} %d\n", i, i);
+	scrape(buf_cstr(&big), 66000, false, 0, NULL, prev, &r);
+	assert_int_equal(r.added, 500);
+	assert_int_equal(cache_entries(prev, NULL), 500);
+	scrape("big{i=\"7\"} 1\n", 67000, false, 0, NULL, prev, &r);
+	assert_int_equal(cache_entries(prev, &nser), 1);
+	assert_int_equal(nser, 1);
+	buf_free(&big);
+	scrape_series_set_free(prev);
+}
+
+/* Cached lines still fail the scrape when they break a rule beyond their text: a duplicate
+ * (same message as a fresh parse), and OpenMetrics' numeric "le" once the family has become
+ * a histogram. */
+static void cached_lines_still_fail_on_duplicates_and_type_rules(void **st) {
+	job = "cachedup";
+	struct scrape_series_set *prev = scrape_series_set_new(), *fresh = scrape_series_set_new();
+	struct scrape_result r, r2;
+	scrape("d{x=\"1\"} 1\n", 70000, false, 0, NULL, prev, &r);
+	assert_true(r.up);
+	scrape("d{x=\"1\"} 1\nd{x=\"1\"} 2\n", 71000, false, 0, NULL, prev, &r);
+	assert_false(r.up);
+	scrape("d{x=\"1\"} 1\nd{x=\"1\"} 2\n", 71000, false, 0, NULL, fresh, &r2);
+	assert_false(r2.up);
+	assert_string_equal(r.error, r2.error);
+	assert_non_null(strstr(r.error, "duplicate series"));
+	/* the same text with other timestamps is fine, and counted as one series */
+	scrape("d{x=\"1\"} 1 72000\nd{x=\"1\"} 2 72001\n", 72500, false, 0, NULL, prev, &r);
+	assert_true(r.up);
+	assert_int_equal(r.scraped, 2);
+	scrape_series_set_free(fresh);
+
+	const char *om = "application/openmetrics-text; version=1.0.0";
+	scrape_ct("h_bucket{le=\"x\"} 1\n# EOF\n", om, 73000, false, NULL, prev, &r);
+	assert_true(r.up);
+	scrape_ct("# TYPE h histogram\nh_bucket{le=\"x\"} 1\n# EOF\n", om, 74000, false, NULL, prev,
+	          &r);
+	assert_false(r.up);
+	assert_non_null(strstr(r.error, "must be a number"));
+	/* a text valid in 0.0.4 (an unknown escape is kept) is parsed again, and refused, when
+	 * the same target answers in OpenMetrics */
+	scrape_ct("e{x=\"a\\q\"} 1\n", "text/plain; version=0.0.4", 75000, false, NULL, prev, &r);
+	assert_true(r.up);
+	scrape_ct("e{x=\"a\\q\"} 1\n# EOF\n", om, 76000, false, NULL, prev, &r);
+	assert_false(r.up);
+	assert_non_null(strstr(r.error, "invalid escape"));
+	scrape_series_set_free(prev);
+}
+
+/* What a line maps to depends on the metric relabeling and honor_labels: when they change,
+ * the lines are mapped afresh (the series under the old labels go stale); forgetting the
+ * mapping (a config reload) keeps the staleness state. Two lines relabeled into one series
+ * keep it alive while either is there. */
+static void relabel_and_honor_labels_changes_invalidate_the_cache(void **st) {
+	job = "cacherl";
+	struct scrape_series_set *prev = scrape_series_set_new();
+	struct scrape_result r;
+	struct relabel *ra = relabel_set_v(0), *rb = relabel_set_v(1);
+	scrape("q 1\n", 80000, false, 0, ra, prev, &r);
+	scrape("q 2\n", 81000, false, 0, ra, prev, &r);
+	assert_int_equal(r.added, 0);
+	scrape("q 3\n", 82000, false, 0, rb, prev, &r);
+	assert_int_equal(r.added, 1);
+	SERIES("q{instance=\"h:1\",job=\"cacherl\",v=\"a\"} 1@80000 2@81000 STALE@82000;"
+	       "q{instance=\"h:1\",job=\"cacherl\",v=\"b\"} 3@82000;",
+	       "q");
+	/* a reload forgets the mapping but not the series: nothing added, nothing stale */
+	scrape_series_set_forget(prev);
+	assert_int_equal(cache_entries(prev, NULL), 0);
+	scrape("q 4\n", 83000, false, 0, rb, prev, &r);
+	assert_int_equal(r.added, 0);
+	SERIES("q{instance=\"h:1\",job=\"cacherl\",v=\"a\"} 1@80000 2@81000 STALE@82000;"
+	       "q{instance=\"h:1\",job=\"cacherl\",v=\"b\"} 3@82000 4@83000;",
+	       "q");
+	/* honor_labels flips: job="x" of the line now wins */
+	scrape("w{job=\"x\"} 1\n", 84000, false, 0, NULL, prev, &r);
+	scrape("w{job=\"x\"} 2\n", 85000, true, 0, NULL, prev, &r);
+	assert_int_equal(r.added, 1);
+	job = "x";
+	SERIES("w{instance=\"h:1\",job=\"x\"} 2@85000;", "w");
+	job = "cacherl";
+	SERIES("w{exported_job=\"x\",instance=\"h:1\",job=\"cacherl\"} 1@84000 STALE@85000;", "w");
+	/* two lines, one series (relabeling drops the label that tells them apart) */
+	static struct relabel_conf drop = {.regex = "k", .action = RELABEL_LABELDROP};
+	struct ward_err err;
+	struct relabel *rd = relabel_new(&drop, 1, &err);
+	assert_non_null(rd);
+	scrape("m{k=\"1\"} 1 \nm{k=\"2\"} 1\n", 86000, false, 0, rd, prev, &r);
+	assert_int_equal(r.added, 1);
+	scrape("m{k=\"1\"} 1\nm{k=\"2\"} 1\n", 87000, false, 0, rd, prev, &r);
+	scrape("m{k=\"2\"} 1\n", 88000, false, 0, rd, prev, &r);
+	SERIES("m{instance=\"h:1\",job=\"cacherl\"} 1@86000 1@87000 1@88000;", "m");
+	scrape("n 1\n", 89000, false, 0, rd, prev, &r);
+	SERIES("m{instance=\"h:1\",job=\"cacherl\"} 1@86000 1@87000 1@88000 STALE@89000;", "m");
+	relabel_free(ra);
+	relabel_free(rb);
+	relabel_free(rd);
+	scrape_series_set_free(prev);
+}
+
 static void targets_follow_relabel_configs(void **st) {
 	char *targets[] = {"a:9100", "b:9100", "drop:1"};
 	struct conf_kv lbl[] = {{"env", "prod"}};
@@ -271,6 +461,9 @@ int main(void) {
 	        cmocka_unit_test(sample_limit_fails_the_whole_scrape),
 	        cmocka_unit_test(metric_relabel_drops_before_the_limit),
 	        cmocka_unit_test(a_removed_target_ends_its_series_and_report_series),
+	        cmocka_unit_test(cached_lines_store_the_same_and_changed_labels_are_new_series),
+	        cmocka_unit_test(cached_lines_still_fail_on_duplicates_and_type_rules),
+	        cmocka_unit_test(relabel_and_honor_labels_changes_invalidate_the_cache),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
