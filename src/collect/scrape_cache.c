@@ -22,10 +22,11 @@
 #include "tsdb/tsdb.h"
 
 struct sc_series {
-	struct sc_series *next; /* chain by h */
+	struct sc_series *next; /* chain by h; while compacting, the new copy */
 	uint64_t h;             /* labels_hash(&ls) */
-	struct labels ls;       /* one allocation with the strings (see series_new) */
+	struct labels ls;       /* in the same block: the label array, then the strings */
 	uint32_t refs;          /* entries pointing here */
+	uint32_t bytes;         /* size of the block */
 	uint64_t mark;          /* the scrape (number) that last wrote it without a timestamp */
 	uint64_t in_set;        /* the last successful such scrape: its staleness set */
 };
@@ -40,6 +41,20 @@ struct sc_entry {
 	size_t n;
 	char text[];
 };
+
+/* The arena entries and series live in: slabs of growing size, so a target's cache is
+ * contiguous and not interleaved with the small, short-lived allocations of the parser and
+ * the tsdb (which fragmented malloc's heap and made a first scrape 1.5x dearer). Freed
+ * blocks only count as dead; when dead bytes outweigh live ones, the live blocks are copied
+ * to fresh slabs (compact()). */
+struct sc_slab {
+	struct sc_slab *next;
+	size_t used, cap;
+	_Alignas(16) char data[];
+};
+#define SLAB_MIN_BYTES     4096u
+#define SLAB_MAX_BYTES     (256u << 10)
+#define COMPACT_MIN_DEAD   (16u << 10) /* below this, waste is not worth a copy */
 
 /* Entries in the order a scrape met them (each once). */
 struct sc_order {
@@ -58,6 +73,8 @@ struct scrape_series_set {
 	 * found at last.pos is tried first, without hashing; cur is this scrape's order. */
 	struct sc_order last, cur;
 	size_t next; /* index in last of the predicted next line */
+	struct sc_slab *slabs; /* newest first */
+	size_t live, dead;     /* bytes of blocks in the slabs */
 	uint64_t scrape; /* number of the scrape in progress, or of the last one */
 	uint64_t done;   /* number of the last scrape ended: its set is the series whose in_set
 	                  * is done (none when it failed) */
@@ -89,6 +106,42 @@ static uint64_t text_hash(const char *s, size_t n) {
 	h *= 0xd6e8feb86659fd93ULL;
 	h ^= h >> 32;
 	return h;
+}
+
+/* ---- the arena ---- */
+static void *arena_alloc(struct scrape_series_set *set, size_t n) {
+	n = (n + 15) & ~(size_t)15;
+	struct sc_slab *sl = set->slabs;
+	if (!sl || sl->used + n > sl->cap) {
+		size_t cap = sl ? 2 * sl->cap : SLAB_MIN_BYTES;
+		if (cap > SLAB_MAX_BYTES)
+			cap = SLAB_MAX_BYTES;
+		if (cap < n)
+			cap = n;
+		sl = ward_xmalloc(sizeof(*sl) + cap);
+		sl->next = set->slabs;
+		sl->used = 0;
+		sl->cap = cap;
+		set->slabs = sl;
+	}
+	void *p = sl->data + sl->used;
+	sl->used += n;
+	set->live += n;
+	return p;
+}
+
+static void arena_release(struct scrape_series_set *set, size_t n) {
+	n = (n + 15) & ~(size_t)15;
+	set->live -= n;
+	set->dead += n;
+}
+
+static void slabs_free(struct sc_slab *sl) {
+	while (sl) {
+		struct sc_slab *next = sl->next;
+		free(sl);
+		sl = next;
+	}
 }
 
 /* ---- chained tables of structs that start with (next, h) ---- */
@@ -127,12 +180,15 @@ static void chain_add(struct chain_tab *t, void *node) {
 
 /* ---- series ---- */
 
-/* A copy of ls in one allocation: the struct, the label array, then the strings. */
-static struct sc_series *series_new(const struct labels *ls, uint64_t h) {
+/* A copy of ls in one block: the struct, the label array, then the strings. */
+static struct sc_series *series_new(struct scrape_series_set *set, const struct labels *ls,
+                                    uint64_t h) {
 	size_t bytes = sizeof(struct sc_series) + ls->n * sizeof(struct label);
 	for (size_t i = 0; i < ls->n; i++)
 		bytes += strlen(ls->v[i].name) + strlen(ls->v[i].value) + 2;
-	struct sc_series *s = ward_xcalloc(1, bytes);
+	struct sc_series *s = arena_alloc(set, bytes);
+	memset(s, 0, sizeof(*s));
+	s->bytes = (uint32_t)bytes;
 	struct label *v = (struct label *)(s + 1);
 	char *p = (char *)(v + ls->n);
 	for (size_t i = 0; i < ls->n; i++) {
@@ -156,7 +212,7 @@ struct sc_series *scrape_cache_series(struct scrape_series_set *set, const struc
 		for (struct sc_series *s = *chain_bucket(&set->series, h); s; s = s->next)
 			if (s->h == h && labels_equal(&s->ls, ls))
 				return s;
-	struct sc_series *s = series_new(ls, h);
+	struct sc_series *s = series_new(set, ls, h);
 	chain_add(&set->series, s);
 	return s;
 }
@@ -175,10 +231,14 @@ bool scrape_cache_series_mark(struct scrape_series_set *set, struct sc_series *s
 
 /* ---- entries ---- */
 
-static void entry_free(struct sc_entry *e) {
+static size_t entry_bytes(const struct sc_entry *e) {
+	return sizeof(*e) + e->n;
+}
+
+static void entry_free(struct scrape_series_set *set, struct sc_entry *e) {
 	if (e->s)
 		e->s->refs--;
-	free(e);
+	arena_release(set, entry_bytes(e));
 }
 
 /* Puts e in this scrape's order (once). */
@@ -220,7 +280,7 @@ struct sc_entry *scrape_cache_find(struct scrape_series_set *set, const char *te
 
 struct sc_entry *scrape_cache_add(struct scrape_series_set *set, const char *text, size_t n,
                                   uint64_t h, uint64_t parse_h, struct sc_series *s) {
-	struct sc_entry *e = ward_xmalloc(sizeof(*e) + n);
+	struct sc_entry *e = arena_alloc(set, sizeof(*e) + n);
 	e->h = h ? h : text_hash(text, n);
 	e->parse_h = parse_h;
 	e->s = s;
@@ -260,7 +320,7 @@ static void sweep(struct scrape_series_set *set, bool all_entries) {
 			struct sc_entry *e = *pp;
 			if (all_entries || e->seen != set->scrape) {
 				*pp = e->next;
-				entry_free(e);
+				entry_free(set, e);
 				set->entries.n--;
 			} else {
 				pp = &e->next;
@@ -273,13 +333,60 @@ static void sweep(struct scrape_series_set *set, bool all_entries) {
 			struct sc_series *s = *pp;
 			if (s->refs == 0 && s->in_set != set->done) {
 				*pp = s->next;
-				free(s);
+				arena_release(set, s->bytes);
 				set->series.n--;
 			} else {
 				pp = &s->next;
 			}
 		}
 	}
+}
+
+/* Copies the live series and entries to fresh slabs (the old ones are freed): series
+ * first, each leaving its new address in its old next; then the entries, in the order of
+ * the last scrape (which holds every live entry: call after scrape_cache_end's sweep or
+ * with no entries). The tables are rebuilt. */
+static void compact(struct scrape_series_set *set) {
+	struct sc_slab *old = set->slabs;
+	set->slabs = NULL;
+	set->live = set->dead = 0;
+	struct chain_tab st = set->series, et = set->entries;
+	memset(&set->series, 0, sizeof(set->series));
+	memset(&set->entries, 0, sizeof(set->entries));
+	for (size_t i = 0; i < st.nb; i++) {
+		struct sc_series *s = st.b[i];
+		while (s) {
+			struct sc_series *next = s->next;
+			struct sc_series *c = arena_alloc(set, s->bytes);
+			memcpy(c, s, s->bytes);
+			char *ob = (char *)s, *nb = (char *)c;
+			c->ls.v = (struct label *)(c + 1);
+			for (size_t k = 0; k < c->ls.n; k++) {
+				c->ls.v[k].name = nb + (c->ls.v[k].name - ob);
+				c->ls.v[k].value = nb + (c->ls.v[k].value - ob);
+			}
+			s->next = c;
+			chain_add(&set->series, c);
+			s = next;
+		}
+	}
+	for (size_t i = 0; i < set->last.n; i++) {
+		struct sc_entry *e = set->last.v[i];
+		struct sc_entry *c = arena_alloc(set, entry_bytes(e));
+		memcpy(c, e, entry_bytes(e));
+		if (c->s)
+			c->s = c->s->next;
+		set->last.v[i] = c;
+		chain_add(&set->entries, c);
+	}
+	free(st.b);
+	free(et.b);
+	slabs_free(old);
+}
+
+static void maybe_compact(struct scrape_series_set *set) {
+	if (set->dead > COMPACT_MIN_DEAD && set->dead > set->live)
+		compact(set);
 }
 
 /* ---- the set's life ---- */
@@ -297,20 +404,13 @@ void scrape_series_set_forget(struct scrape_series_set *set) {
 		return;
 	sweep(set, true);
 	set->ctx_valid = false;
+	maybe_compact(set);
 }
 
 void scrape_series_set_free(struct scrape_series_set *set) {
 	if (!set)
 		return;
-	sweep(set, true);
-	for (size_t i = 0; i < set->series.nb; i++) {
-		struct sc_series *s = set->series.b[i];
-		while (s) {
-			struct sc_series *next = s->next;
-			free(s);
-			s = next;
-		}
-	}
+	slabs_free(set->slabs);
 	free(set->entries.b);
 	free(set->series.b);
 	free(set->last.v);
@@ -355,6 +455,7 @@ void scrape_cache_end(struct scrape_series_set *set, bool ok, struct tsdb_append
 	set->last = set->cur;
 	set->cur = t;
 	set->cur.n = 0;
+	maybe_compact(set);
 }
 
 size_t scrape_series_set_stale_all(struct scrape_series_set *set, struct tsdb_appender *a,

@@ -43,15 +43,18 @@ static int teardown(void **st) {
 	return 0;
 }
 
-/* The samples of series matching name (and job="j"), written "labels v@t;..." */
-static char *series(const char *name) {
-	struct matcher m[2];
+/* The samples of series matching name (and job="j", and label=value when label is not
+ * NULL), written "labels v@t;..." */
+static char *series_where(const char *name, const char *label, const char *value) {
+	struct matcher m[3];
 	struct ward_err err;
 	matcher_init(&m[0], MATCH_EQ, "__name__", name, &err);
 	matcher_init(&m[1], MATCH_EQ, "job", job, &err);
+	if (label)
+		matcher_init(&m[2], MATCH_EQ, label, value, &err);
 	struct tsdb_series *s = NULL;
 	size_t n = 0;
-	assert_int_equal(tsdb_select(db, 0, INT64_MAX, m, 2, 0, 0, &s, &n, &err), 0);
+	assert_int_equal(tsdb_select(db, 0, INT64_MAX, m, label ? 3 : 2, 0, 0, &s, &n, &err), 0);
 	struct buf b = BUF_INIT;
 	for (size_t i = 0; i < n; i++) {
 		labels_write(&b, &s[i].labels);
@@ -69,7 +72,13 @@ static char *series(const char *name) {
 	free(s);
 	matcher_free(&m[0]);
 	matcher_free(&m[1]);
+	if (label)
+		matcher_free(&m[2]);
 	return buf_detach(&b);
+}
+
+static char *series(const char *name) {
+	return series_where(name, NULL, NULL);
 }
 
 #define SERIES(want, name)                                           \
@@ -203,6 +212,19 @@ static void cached_lines_store_the_same_and_changed_labels_are_new_series(void *
 	scrape("big{i=\"7\"} 1\n", 67000, false, 0, NULL, prev, &r);
 	assert_int_equal(cache_entries(prev, &nser), 1);
 	assert_int_equal(nser, 1);
+	/* the cache was compacted (most of it was dead): it still maps and ends series */
+	scrape("big{i=\"7\"} 2\nbig{i=\"8\"} 3\n", 68000, false, 0, NULL, prev, &r);
+	assert_int_equal(r.added, 1);
+	scrape("big{i=\"8\"} 4\n", 69000, false, 0, NULL, prev, &r);
+	assert_int_equal(r.added, 0);
+	char *g = series_where("big", "i", "7");
+	assert_string_equal(g, "big{i=\"7\",instance=\"h:1\",job=\"cache\"} 7@66000 1@67000 2@68000 "
+	                       "STALE@69000;");
+	free(g);
+	g = series_where("big", "i", "8");
+	assert_string_equal(g, "big{i=\"8\",instance=\"h:1\",job=\"cache\"} 8@66000 STALE@67000 "
+	                       "3@68000 4@69000;");
+	free(g);
 	buf_free(&big);
 	scrape_series_set_free(prev);
 }
