@@ -17,6 +17,9 @@
 #   NODE_EXPORTER_BIN=...   default: prometheus-node-exporter from PATH
 #   MONIT_BIN=... NETDATA_BIN=... PROMETHEUS_BIN=... NGINX_BIN=...
 #   TARGETS=200 SERIES=1000 SCRAPE_MINUTES=$MINUTES SKIP_HOST=1 (only part 2)
+#   WARD_WAL_FSYNC=1s       ward's tsdb.wal_fsync (default: ward's own default, "always": an
+#                           fsync per committed scrape; Prometheus never fsyncs per scrape, its
+#                           WAL syncs only when a segment is closed)
 # A peer that is not installed is reported as such (scripts/deps.sh --test installs them).
 set -euo pipefail
 
@@ -66,7 +69,8 @@ log:
 storage:
   data_dir: $WORK/$name-data
 tsdb:
-  self_scrape_interval: 0
+  self_scrape_interval: 0${WARD_WAL_FSYNC:+
+  wal_fsync: $WARD_WAL_FSYNC}
 $extra
 YAML
 	start "$name" "$WARD_BIN" serve --config "$WORK/$name.yaml"
@@ -146,7 +150,7 @@ sleep 2
 fi
 
 # ---------------------------------------------------------------- 2. scraping
-echo "## Scraping $TARGETS targets × $SERIES series every 15 s for $SCRAPE_MINUTES min (nginx, static files)"
+echo "## Scraping $TARGETS targets × $SERIES series every 15 s for $SCRAPE_MINUTES min (nginx, static files; ward's wal_fsync: ${WARD_WAL_FSYNC:-default})"
 echo
 if [ -z "$NGINX_BIN" ]; then echo "nginx not installed: skipped"; exit 0; fi
 mkdir -p "$WORK/www" "$WORK/nginx"
