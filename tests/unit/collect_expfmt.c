@@ -314,6 +314,47 @@ static void values_accept_nan_inf_and_exponents(void **state) {
 	got_free(&g);
 }
 
+static int keep_value(void *arg, const struct labels *ls, int64_t t, bool has_t, double v) {
+	*(double *)arg = v;
+	return 0;
+}
+
+/* Decimals short enough for the parser's exact fast path (and some just past it) give
+ * bit for bit what strtod gives: random mantissas of 1 to 17 digits, a point anywhere,
+ * exponents from -30 to 30, signs, leading and trailing zeros. */
+static void decimal_values_match_strtod_bit_for_bit(void **state) {
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	char body[80], num[64];
+	(void)state;
+	for (int i = 0; i < 50000; i++) {
+		size_t k = 0;
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		int digits = 1 + (int)(x % 17), point = (int)((x >> 8) % (uint64_t)(digits + 2)) - 1;
+		uint64_t r = x >> 16;
+		if ((x >> 5) & 1)
+			num[k++] = (x >> 6) & 1 ? '-' : '+';
+		for (int d = 0; d < digits; d++) {
+			if (d == point)
+				num[k++] = '.';
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			num[k++] = (char)('0' + (d == 0 && (r & 3) == 0 ? 0 : (int)(x % 10)));
+		}
+		if ((r >> 3) & 1)
+			k += (size_t)snprintf(num + k, sizeof(num) - k, "e%d", (int)((r >> 4) % 61) - 30);
+		num[k] = 0;
+		snprintf(body, sizeof(body), "m %s\n", num);
+		double got = -1, want = strtod(num, NULL);
+		struct collect_sample_sink sink = {.sample = keep_value, .arg = &got};
+		struct ward_err err;
+		assert_int_equal(collect_parse_exposition(body, strlen(body), COLLECT_FORMAT_TEXT_004,
+		                                          NULL, &sink, NULL, &err),
+		                 COLLECT_OK);
+		if (memcmp(&got, &want, sizeof(got)) != 0)
+			print_error("%s: got %.17g, strtod %.17g\n", num, got, want);
+		assert_memory_equal(&got, &want, sizeof(got));
+	}
+}
+
 static void label_values_unescape_and_keep_unknown_escapes_in_text(void **state) {
 	struct got g = {0};
 	struct ward_err err;
@@ -766,6 +807,7 @@ int main(void) {
 	        cmocka_unit_test(text_node_exporter_body_parses_to_expected_samples),
 	        cmocka_unit_test(text_accepts_blanks_timestamps_trailing_comma_and_crlf),
 	        cmocka_unit_test(values_accept_nan_inf_and_exponents),
+	        cmocka_unit_test(decimal_values_match_strtod_bit_for_bit),
 	        cmocka_unit_test(label_values_unescape_and_keep_unknown_escapes_in_text),
 	        cmocka_unit_test(help_text_is_unescaped_and_reported),
 	        cmocka_unit_test(
