@@ -47,7 +47,8 @@ int main(int argc, char **argv) {
 		                     "# TYPE bench_requests_total counter\n");
 		for (int s = 0; s < ns; s++)
 			buf_printf(&bodies[t],
-			           "bench_requests_total{path=\"/api/%d\",code=\"%d\",shard=\"%d\"} %d\n",
+			           "bench_requests_total{path=\"/api/"
+			           "%d\",code=\"%d\",shard=\"%d\"} %d\n",
 			           s % 50, 200 + s / 50, t, s * 7 + t);
 		labels_init(&tl[t]);
 		char v[32];
@@ -64,10 +65,11 @@ int main(int argc, char **argv) {
 		for (int t = 0; t < nt; t++) {
 			struct scrape_process_opts po = {.target_labels = &tl[t],
 			                                 .honor_timestamps = true,
-			                                 .content_type = "text/plain; version=0.0.4"};
+			                                 .content_type =
+			                                         "text/plain; version=0.0.4"};
 			struct scrape_result res = {.up = true};
-			scrape_process(db, &po, bodies[t].data, bodies[t].len, t0 + r * 15000 + t, 0.01,
-			               sets[t], &res);
+			scrape_process(db, &po, bodies[t].data, bodies[t].len, t0 + r * 15000 + t,
+			               0.01, sets[t], &res);
 			if (!res.up) {
 				fprintf(stderr, "scrape failed: %s\n", res.error);
 				return 1;

@@ -268,7 +268,8 @@ static int on_sample(void *arg, const struct labels *ls, int64_t t_ms, bool has_
 	} else {
 		ser = series_of(s, ls);
 		if (s->text) /* remember the line (also when relabeling drops it) */
-			scrape_cache_add(s->set, s->text, s->ntext, s->text_h, labels_hash(ls), ser);
+			scrape_cache_add(s->set, s->text, s->ntext, s->text_h, labels_hash(ls),
+			                 ser);
 	}
 	s->text = NULL;
 	s->entry = NULL;

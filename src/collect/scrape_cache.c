@@ -52,9 +52,9 @@ struct sc_slab {
 	size_t used, cap;
 	_Alignas(16) char data[];
 };
-#define SLAB_MIN_BYTES     4096u
-#define SLAB_MAX_BYTES     (256u << 10)
-#define COMPACT_MIN_DEAD   (16u << 10) /* below this, waste is not worth a copy */
+#define SLAB_MIN_BYTES   4096u
+#define SLAB_MAX_BYTES   (256u << 10)
+#define COMPACT_MIN_DEAD (16u << 10) /* below this, waste is not worth a copy */
 
 /* Entries in the order a scrape met them (each once). */
 struct sc_order {
@@ -72,12 +72,12 @@ struct scrape_series_set {
 	/* Bodies list their lines in the same order every time: the line after the one
 	 * found at last.pos is tried first, without hashing; cur is this scrape's order. */
 	struct sc_order last, cur;
-	size_t next; /* index in last of the predicted next line */
+	size_t next;           /* index in last of the predicted next line */
 	struct sc_slab *slabs; /* newest first */
 	size_t live, dead;     /* bytes of blocks in the slabs */
-	uint64_t scrape; /* number of the scrape in progress, or of the last one */
-	uint64_t done;   /* number of the last scrape ended: its set is the series whose in_set
-	                  * is done (none when it failed) */
+	uint64_t scrape;       /* number of the scrape in progress, or of the last one */
+	uint64_t done; /* number of the last scrape ended: its set is the series whose in_set
+	                * is done (none when it failed) */
 	/* what the entries were computed under */
 	bool ctx_valid;
 	enum collect_format format;
