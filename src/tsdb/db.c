@@ -460,8 +460,46 @@ struct tsdb_appender *tsdb_appender_new(struct tsdb *db) {
 	return a;
 }
 
-int tsdb_append_n(struct tsdb_appender *a, const struct labels *ls, const int64_t *t_ms,
-                  const double *v, size_t n, struct ward_err *err) {
+static void reserve(struct tsdb_appender *a, size_t n) {
+	if (a->n + n > a->cap) {
+		while (a->n + n > a->cap)
+			a->cap = a->cap ? a->cap * 2 : 16;
+		a->v = ward_xrealloc(a->v, a->cap * sizeof(*a->v));
+	}
+}
+
+/* Holds one of db->pins for the appender (once): series it names stay until commit. */
+static void pin(struct tsdb_appender *a) {
+	if (!a->pinned) {
+		atomic_fetch_add(&a->db->pins, 1);
+		a->pinned = true;
+	}
+}
+
+int tsdb_append_ref(struct tsdb_appender *a, uint32_t ref, int64_t t_ms, double v) {
+	struct tsdb *db = a->db;
+	if (ref == 0)
+		return 1;
+	pthread_rwlock_rdlock(&db->series_lock);
+	bool have = head_by_ref(&db->head, ref) != NULL;
+	if (have)
+		pin(a);
+	pthread_rwlock_unlock(&db->series_lock);
+	if (!have)
+		return 1;
+	reserve(a, 1);
+	struct staged *s = &a->v[a->n++];
+	labels_init(&s->ls);
+	s->hash = 0; /* commit finds a staged ref by the ref */
+	s->ref = ref;
+	s->same_as = 0;
+	s->t = t_ms;
+	s->v = v;
+	return 0;
+}
+
+static int stage_n(struct tsdb_appender *a, const struct labels *ls, const int64_t *t_ms,
+                   const double *v, size_t n, uint32_t *ref_out, struct ward_err *err) {
 	const char *why = tsdb_labels_invalid(ls);
 	if (why) {
 		ward_err_set(err, "tsdb: invalid label set: %s", why);
@@ -469,11 +507,7 @@ int tsdb_append_n(struct tsdb_appender *a, const struct labels *ls, const int64_
 	}
 	if (n == 0)
 		return 0;
-	if (a->n + n > a->cap) {
-		while (a->n + n > a->cap)
-			a->cap = a->cap ? a->cap * 2 : 16;
-		a->v = ward_xrealloc(a->v, a->cap * sizeof(*a->v));
-	}
+	reserve(a, n);
 	struct tsdb *db = a->db;
 	uint64_t hash = labels_hash(ls);
 	uint32_t ref = 0;
@@ -483,12 +517,11 @@ int tsdb_append_n(struct tsdb_appender *a, const struct labels *ls, const int64_
 	const struct head_series *hs = head_by_labels(&db->head, ls, hash);
 	if (hs) {
 		ref = hs->ref;
-		if (!a->pinned) {
-			atomic_fetch_add(&db->pins, 1);
-			a->pinned = true;
-		}
+		pin(a);
 	}
 	pthread_rwlock_unlock(&db->series_lock);
+	if (ref_out)
+		*ref_out = ref;
 	size_t first = a->n;
 	for (size_t k = 0; k < n; k++) {
 		struct staged *s = &a->v[a->n++];
@@ -504,9 +537,20 @@ int tsdb_append_n(struct tsdb_appender *a, const struct labels *ls, const int64_
 	return 0;
 }
 
+int tsdb_append_n(struct tsdb_appender *a, const struct labels *ls, const int64_t *t_ms,
+                  const double *v, size_t n, struct ward_err *err) {
+	return stage_n(a, ls, t_ms, v, n, NULL, err);
+}
+
 int tsdb_append(struct tsdb_appender *a, const struct labels *ls, int64_t t_ms, double v,
                 struct ward_err *err) {
-	return tsdb_append_n(a, ls, &t_ms, &v, 1, err);
+	return stage_n(a, ls, &t_ms, &v, 1, NULL, err);
+}
+
+int tsdb_append_get_ref(struct tsdb_appender *a, const struct labels *ls, int64_t t_ms,
+                        double v, uint32_t *ref, struct ward_err *err) {
+	*ref = 0;
+	return stage_n(a, ls, &t_ms, &v, 1, ref, err);
 }
 
 void tsdb_rollback(struct tsdb_appender *a) {

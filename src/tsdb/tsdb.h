@@ -79,6 +79,16 @@ int tsdb_append(struct tsdb_appender *a, const struct labels *ls, int64_t t_ms, 
  * once (remote_write delivers a series' samples together). */
 int tsdb_append_n(struct tsdb_appender *a, const struct labels *ls, const int64_t *t_ms,
 		  const double *v, size_t n, struct ward_err *err);
+/* For callers that append the same series again and again (a scraper's cache): as
+ * tsdb_append, and *ref gets the series' ref in the head, or 0 when the series is new to the
+ * head (it gets one at commit; ask again next time). Refs are never reused while the store
+ * is open, and they belong to this store only. */
+int tsdb_append_get_ref(struct tsdb_appender *a, const struct labels *ls, int64_t t_ms,
+			double v, uint32_t *ref, struct ward_err *err);
+/* Stages one sample for the series ref names, with no label work: 0, or 1 when the head no
+ * longer holds that series (maintenance removed it since the ref was handed out; ref 0
+ * names nothing): then append by labels. */
+int tsdb_append_ref(struct tsdb_appender *a, uint32_t ref, int64_t t_ms, double v);
 /* Writes the batch to the WAL (durable per policy), applies it, frees the appender.
  * Returns 0 (then *rejected, if not NULL, holds how many samples were refused), or -1 with
  * err (disk full, I/O error): nothing of the batch is applied. */

@@ -222,6 +222,61 @@ static void db_append_n_new_and_known_series_in_one_batch(void **state) {
 	tsdb_close(db);
 }
 
+/* Appending by ref: a series new to the head has no ref until committed, a known one hands
+ * out its ref, samples staged by ref land in that series, and a ref the head no longer holds
+ * (maintenance removed the series) or never held is refused, never taken for another. */
+static void db_append_by_ref_and_a_ref_gone_from_the_head(void **state) {
+	struct tsdb *db = open_db(0);
+	struct labels a, b;
+	struct ward_err err;
+	const int64_t t0 = 1700000000000LL;
+	uint32_t ref = 99, r1, rb;
+	mk(&a, "req", "api", "h1");
+	mk(&b, "req", "api", "h2");
+	struct tsdb_appender *ap = tsdb_appender_new(db);
+	assert_int_equal(tsdb_append_get_ref(ap, &a, t0, 1, &ref, &err), 0);
+	assert_int_equal(ref, 0); /* new to the head */
+	assert_int_equal(tsdb_append_get_ref(ap, &b, t0, 10, &rb, &err), 0);
+	assert_int_equal(tsdb_commit(ap, NULL, &err), 0);
+	ap = tsdb_appender_new(db);
+	assert_int_equal(tsdb_append_get_ref(ap, &a, t0 + 1000, 2, &r1, &err), 0);
+	assert_int_equal(tsdb_append_get_ref(ap, &b, t0 + 1000, 20, &rb, &err), 0);
+	assert_true(r1 != 0 && rb != 0 && r1 != rb);
+	assert_int_equal(tsdb_commit(ap, NULL, &err), 0);
+	ap = tsdb_appender_new(db);
+	assert_int_equal(tsdb_append_ref(ap, r1, t0 + 2000, 3), 0);
+	assert_int_equal(tsdb_append_ref(ap, rb, t0 + 2000, 30), 0);
+	assert_int_equal(tsdb_append_ref(ap, 0, t0 + 2000, 0), 1);
+	assert_int_equal(tsdb_append_ref(ap, r1 + rb + 100, t0 + 2000, 0), 1);
+	assert_int_equal(tsdb_commit(ap, NULL, &err), 0);
+	/* everything into blocks: the head drops both series */
+	assert_int_equal(tsdb_maintain(db, true, &err), 0);
+	ap = tsdb_appender_new(db);
+	assert_int_equal(tsdb_append_ref(ap, r1, t0 + 3000, 4), 1);
+	assert_int_equal(tsdb_append_get_ref(ap, &a, t0 + 3000, 4, &ref, &err), 0);
+	assert_int_equal(ref, 0); /* new to the head again */
+	assert_int_equal(tsdb_commit(ap, NULL, &err), 0);
+	ap = tsdb_appender_new(db);
+	assert_int_equal(tsdb_append_get_ref(ap, &a, t0 + 4000, 5, &ref, &err), 0);
+	assert_true(ref != 0 && ref != r1 && ref != rb); /* refs are not reused */
+	assert_int_equal(tsdb_commit(ap, NULL, &err), 0);
+	tsdb_close(db); /* and through blocks and the WAL */
+	db = open_db(0);
+	struct tsdb_series *s;
+	size_t n = sel(db, "req", INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(n, 2);
+	assert_int_equal(s[0].n, 5);
+	for (int k = 0; k < 5; k++)
+		assert_true(s[0].t[k] == t0 + k * 1000 && s[0].v[k] == k + 1);
+	assert_int_equal(s[1].n, 3);
+	for (int k = 0; k < 3; k++)
+		assert_true(s[1].t[k] == t0 + k * 1000 && s[1].v[k] == 10 * (k + 1));
+	free_sel(s, n);
+	labels_free(&a);
+	labels_free(&b);
+	tsdb_close(db);
+}
+
 static void db_out_of_order_window_accepts_recent_and_counts_old(void **state) {
 	struct tsdb *db = open_db(60000);
 	struct labels a;
@@ -471,6 +526,8 @@ int main(void) {
 	                db_out_of_order_window_accepts_recent_and_counts_old, setup, teardown),
 	        cmocka_unit_test_setup_teardown(db_snapshot_is_the_committed_state_at_that_instant,
 	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(db_append_by_ref_and_a_ref_gone_from_the_head, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(db_append_n_new_and_known_series_in_one_batch,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(db_without_window_rejects_any_older_sample, setup,
