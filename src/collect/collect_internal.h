@@ -293,6 +293,10 @@ struct sc_series *scrape_cache_entry_series(struct scrape_series_set *set, struc
 /* The series with this label set (copied when new). */
 struct sc_series *scrape_cache_series(struct scrape_series_set *set, const struct labels *ls);
 const struct labels *scrape_cache_series_labels(const struct sc_series *s);
+/* The slot holding s's ref in db's head (0: not known yet); refs learned from another store
+ * are forgotten first. */
+uint32_t *scrape_cache_series_ref(struct scrape_series_set *set, struct sc_series *s,
+                                  const struct tsdb *db);
 /* Puts s in this scrape's set: false when it already is (two lines made the same series);
  * *added tells whether it was not in the last scrape's set. */
 bool scrape_cache_series_mark(struct scrape_series_set *set, struct sc_series *s, bool *added);

@@ -284,8 +284,10 @@ static int on_sample(void *arg, const struct labels *ls, int64_t t_ms, bool has_
 		return -1;
 	}
 	bool use_t = has_t && s->o->honor_timestamps;
-	const struct labels *final = scrape_cache_series_labels(ser);
-	if (tsdb_append(s->app, final, use_t ? t_ms : s->now, v, NULL) != 0)
+	int64_t t = use_t ? t_ms : s->now;
+	uint32_t *ref = scrape_cache_series_ref(s->set, ser, s->db);
+	if (tsdb_append_ref(s->app, *ref, t, v) != 0 && /* not known, or gone from the head */
+	    tsdb_append_get_ref(s->app, scrape_cache_series_labels(ser), t, v, ref, NULL) != 0)
 		return 0; /* an invalid label set after relabeling is dropped, as Prometheus does */
 	if (use_t)
 		return 0; /* series with their own timestamps get no staleness (as Prometheus) */

@@ -11,9 +11,11 @@
  * gets its stale marker when a scrape misses it). Entries depend on the format, the target
  * labels, honor_labels and the metric relabeling: scrape_cache_begin() drops them all when
  * any of those differs from the last scrape, and scrape_series_set_forget() drops them on a
- * config reload; the series (the staleness state) are kept. Nothing here holds tsdb refs,
- * so head garbage collection cannot leave an entry pointing at nothing. One thread at a time
- * (the engine scrapes a target once at a time).
+ * config reload; the series (the staleness state) are kept. A series may remember its tsdb
+ * ref, to append without label work: refs are never reused while a store is open, so a ref
+ * the head no longer holds is refused (tsdb_append_ref) and the caller appends by labels,
+ * never into another series; refs of another store are dropped (ref_db). One thread at a
+ * time (the engine scrapes a target once at a time).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,7 @@ struct sc_series {
 	uint32_t bytes;         /* size of the block */
 	uint64_t mark;          /* the scrape (number) that last wrote it without a timestamp */
 	uint64_t in_set;        /* the last successful such scrape: its staleness set */
+	uint32_t tsdb_ref;      /* its ref in set->ref_db's head, 0 when not known */
 };
 
 struct sc_entry {
@@ -84,6 +87,7 @@ struct scrape_series_set {
 	const struct relabel *mrl;
 	bool honor_labels;
 	uint64_t target_hash;
+	const struct tsdb *ref_db; /* the store the series' tsdb_refs belong to */
 };
 
 /* 8 bytes at a time (memcpy: no misaligned loads), then a final mix: the series text of a
@@ -219,6 +223,17 @@ struct sc_series *scrape_cache_series(struct scrape_series_set *set, const struc
 
 const struct labels *scrape_cache_series_labels(const struct sc_series *s) {
 	return &s->ls;
+}
+
+uint32_t *scrape_cache_series_ref(struct scrape_series_set *set, struct sc_series *s,
+                                  const struct tsdb *db) {
+	if (set->ref_db != db) { /* refs name series of one store only */
+		for (size_t i = 0; i < set->series.nb; i++)
+			for (struct sc_series *x = set->series.b[i]; x; x = x->next)
+				x->tsdb_ref = 0;
+		set->ref_db = db;
+	}
+	return &s->tsdb_ref;
 }
 
 bool scrape_cache_series_mark(struct scrape_series_set *set, struct sc_series *s, bool *added) {

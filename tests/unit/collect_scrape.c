@@ -410,6 +410,65 @@ static void vanished_series_and_failed_scrapes_get_stale_markers(void **st) {
 	scrape_series_set_free(prev);
 }
 
+/* A cached series appends by its tsdb ref once it has one. When maintenance empties the
+ * head (the refs are gone) the next scrape falls back to its labels, and refs learned in one
+ * store are never used in another, where the same numbers name other series. */
+static void cached_series_refs_survive_head_gc_and_never_cross_stores(void **st) {
+	job = "refs";
+	struct scrape_series_set *prev = scrape_series_set_new();
+	struct scrape_result r;
+	struct ward_err err;
+	scrape("r1 1\nr2 2\n", 10000, false, 0, NULL, prev, &r);
+	scrape("r1 3\nr2 4\n", 11000, false, 0, NULL, prev, &r); /* learns the refs */
+	scrape("r1 5\nr2 6\n", 12000, false, 0, NULL, prev, &r); /* appends by ref */
+	assert_int_equal(tsdb_maintain(db, true, &err), 0);      /* the head lets go */
+	scrape("r1 7\nr2 8\n", 13000, false, 0, NULL, prev, &r);
+	assert_true(r.up);
+	scrape("r1 9\nr2 10\n", 14000, false, 0, NULL, prev, &r); /* refs known again */
+	SERIES("r1{instance=\"h:1\",job=\"refs\"} 1@10000 3@11000 5@12000 7@13000 9@14000;", "r1");
+	SERIES("r2{instance=\"h:1\",job=\"refs\"} 2@10000 4@11000 6@12000 8@13000 10@14000;",
+	       "r2");
+	/* another store whose first series take every small ref number */
+	struct tsdb *first = db;
+	char firstdir[sizeof(dir)];
+	memcpy(firstdir, dir, sizeof(dir));
+	snprintf(dir, sizeof(dir), "/tmp/collect_scrape_XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	struct tsdb_opts o;
+	tsdb_opts_default(&o);
+	o.dir = dir;
+	db = tsdb_open(&o, &err);
+	assert_non_null(db);
+	struct tsdb_appender *a = tsdb_appender_new(db);
+	for (int i = 0; i < 5000; i++) { /* more than the first store has ever had */
+		struct labels ls;
+		char v[16];
+		snprintf(v, sizeof(v), "%d", i);
+		labels_init(&ls);
+		labels_set(&ls, "__name__", "other");
+		labels_set(&ls, "job", job);
+		labels_set(&ls, "i", v);
+		assert_int_equal(tsdb_append(a, &ls, 20000, i, &err), 0);
+		labels_free(&ls);
+	}
+	assert_int_equal(tsdb_commit(a, NULL, &err), 0);
+	scrape("r1 9\nr2 10\n", 21000, false, 0, NULL, prev, &r);
+	scrape("r1 11\nr2 12\n", 22000, false, 0, NULL, prev, &r);
+	SERIES("r1{instance=\"h:1\",job=\"refs\"} 9@21000 11@22000;", "r1");
+	SERIES("r2{instance=\"h:1\",job=\"refs\"} 10@21000 12@22000;", "r2");
+	char *others = series("other");
+	assert_null(strstr(others, "@21000"));
+	assert_null(strstr(others, "@22000"));
+	free(others);
+	tsdb_close(db);
+	char cmd[200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	db = first;
+	memcpy(dir, firstdir, sizeof(dir));
+	scrape_series_set_free(prev);
+}
+
 static void garbage_gives_up_zero_with_a_reason(void **st) {
 	job = "garbage";
 	struct scrape_series_set *prev = scrape_series_set_new();
@@ -480,6 +539,7 @@ int main(void) {
 	        cmocka_unit_test(target_labels_win_unless_honor_labels),
 	        cmocka_unit_test(vanished_series_and_failed_scrapes_get_stale_markers),
 	        cmocka_unit_test(garbage_gives_up_zero_with_a_reason),
+	        cmocka_unit_test(cached_series_refs_survive_head_gc_and_never_cross_stores),
 	        cmocka_unit_test(sample_limit_fails_the_whole_scrape),
 	        cmocka_unit_test(metric_relabel_drops_before_the_limit),
 	        cmocka_unit_test(a_removed_target_ends_its_series_and_report_series),
