@@ -353,6 +353,8 @@ def measure(srv, args, spool, index, nseries, nsamples, end_s):
     time.sleep(2)
     rss = srv.rss_kib()
     res["rss_kib"] = rss
+    res["rss_anon_kib"] = srv.rss_kib("RssAnon")
+    res["rss_file_kib"] = srv.rss_kib("RssFile")
     res["rss_per_series"] = (rss - base) * 1024 / nseries
     res["q1h"] = time_queries(srv, end_s, 3600, "15s", args.repeat)
     if args.duration >= 24 * 3600000:
@@ -441,6 +443,10 @@ def table(args, results, nseries, nsamples):
     row("disk bytes/sample, whole data dir after stop", "bps_total")
     row("RSS after ingest (MiB)", None, f=lambda r: r["rss_kib"] / 1024 if r.get("rss_kib")
         else None)
+    row("  of which anonymous (heap) (MiB)", None,
+        f=lambda r: r["rss_anon_kib"] / 1024 if r.get("rss_kib") else None)
+    row("  of which mapped files (libraries, mmapped blocks) (MiB)", None,
+        f=lambda r: r["rss_file_kib"] / 1024 if r.get("rss_kib") else None)
     row("RSS of the empty process (MiB)", None,
         f=lambda r: r["rss_base_kib"] / 1024 if r.get("rss_base_kib") else None)
     row("RSS per active series (bytes)", "rss_per_series")

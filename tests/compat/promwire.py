@@ -208,10 +208,12 @@ class Server:
             self.proc.kill()
             self.proc.wait()
 
-    def rss_kib(self):
+    def rss_kib(self, field="VmRSS"):
+        """A memory field of /proc/PID/status in KiB: VmRSS, or its parts RssAnon (heap) and
+        RssFile (mapped files: libraries, and the blocks and chunks a store mmaps)."""
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
         return 0
 
