@@ -715,65 +715,11 @@ static struct node *parse_all(struct tctx *t)
 
 /* ---- printing values as Go's fmt does ---- */
 
-/* Go's %v of a float64: shortest round-trip digits; exponent form when exp < -4 or >= 6
- * (strconv's 'g' with the shortest precision decides with precision 6: 1e+06). */
+/* Go's %v of a float64 is strconv's shortest 'g' (exponent form when exp < -4 or >= 6,
+ * NaN, +Inf, -0), which is what buf_put_double writes. */
 static void go_float(struct buf *b, double v)
 {
-	if (isnan(v)) {
-		buf_puts(b, "NaN");
-		return;
-	}
-	if (isinf(v)) {
-		buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-		return;
-	}
-	if (v == 0) {
-		buf_puts(b, signbit(v) ? "-0" : "0");
-		return;
-	}
-	char e[40];
-	int prec;
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(e, sizeof(e), "%.*e", prec - 1, v);
-		if (strtod(e, NULL) == v)
-			break;
-	}
-	/* e = "[-]d.ddde[+-]xx" */
-	char *ep = strchr(e, 'e');
-	int exp = atoi(ep + 1);
-	char digits[40];
-	size_t nd = 0;
-	for (char *p = e; p < ep; p++)
-		if (isdigit((unsigned char)*p))
-			digits[nd++] = *p;
-	digits[nd] = 0;
-	bool neg = v < 0;
-	if (exp < -4 || exp >= 6) {
-		if (neg)
-			buf_putc(b, '-');
-		buf_putc(b, digits[0]);
-		if (nd > 1) {
-			buf_putc(b, '.');
-			buf_append(b, digits + 1, nd - 1);
-		}
-		buf_printf(b, "e%c%02d", exp < 0 ? '-' : '+', abs(exp));
-		return;
-	}
-	if (neg)
-		buf_putc(b, '-');
-	if (exp < 0) {
-		buf_puts(b, "0.");
-		for (int i = -1; i > exp; i--)
-			buf_putc(b, '0');
-		buf_append(b, digits, nd);
-		return;
-	}
-	for (int i = 0; i <= exp; i++)
-		buf_putc(b, (size_t)i < nd ? digits[i] : '0');
-	if ((size_t)exp + 1 < nd) {
-		buf_putc(b, '.');
-		buf_append(b, digits + exp + 1, nd - (size_t)exp - 1);
-	}
+	buf_put_double(b, v);
 }
 
 /* Go's %.Ng-style formatting through C, with Go's NaN/Inf spelling and exponent form. */
