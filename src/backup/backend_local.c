@@ -95,33 +95,24 @@ static int l_write(struct backup_backend *be, enum backup_ftype t, const char *n
 		             strerror(errno));
 		goto out;
 	}
-	while (direct && n >= DIRECT_ALIGN) {
-		ssize_t w = write(fd, p, n & ~(size_t)(DIRECT_ALIGN - 1));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EINVAL)
-			break; /* not for this file system after all: the cache path below */
-		if (w <= 0) {
-			ward_err_set(err, "cannot write %s: %s", tmp.data,
-			             w < 0 ? strerror(errno) : "short write");
-			goto out;
-		}
-		p += w;
-		n -= (size_t)w;
-		if ((size_t)w % DIRECT_ALIGN)
-			break; /* p is no longer aligned */
-	}
-	if (direct) {
-		int fl = fcntl(fd, F_GETFL);
-		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0) {
-			ward_err_set(err, "cannot write %s: %s", tmp.data, strerror(errno));
-			goto out;
-		}
-	}
 	while (n > 0) {
-		ssize_t w = write(fd, p, n);
+		/* O_DIRECT takes whole aligned blocks; the tail, an unaligned position or a file
+		 * system that refuses after all (EINVAL) go through the page cache */
+		size_t want = !direct ? n
+		              : (uintptr_t)p % DIRECT_ALIGN ? 0
+		                                             : n & ~(size_t)(DIRECT_ALIGN - 1);
+		ssize_t w = want ? write(fd, p, want) : 0;
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (direct && (want == 0 || (w < 0 && errno == EINVAL))) {
+			int fl = fcntl(fd, F_GETFL);
+			if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0) {
+				ward_err_set(err, "cannot write %s: %s", tmp.data, strerror(errno));
+				goto out;
+			}
+			direct = false;
+			continue;
+		}
 		if (w <= 0) {
 			ward_err_set(err, "cannot write %s: %s", tmp.data,
 			             w < 0 ? strerror(errno) : "short write");
