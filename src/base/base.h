@@ -132,6 +132,11 @@ int ward_hexval(int c);
 /* Parses exactly 2n hex chars into out; 0 or -1. */
 int ward_unhex(const char *in, size_t inlen, uint8_t *out, size_t n);
 
+/* Binary search of an array sorted by a string key (strcmp order): the index of key, or
+ * where it would be inserted; *found says which. key_at(arr, i) is element i's key. */
+size_t ward_sorted_find(const void *arr, size_t n, const char *key,
+                        const char *(*key_at)(const void *arr, size_t i), bool *found);
+
 /* CRC-32C (Castagnoli) of n bytes, chained from crc (0 to start). Thread-safe. */
 uint32_t ward_crc32c(uint32_t crc, const void *data, size_t n);
 

@@ -33,13 +33,13 @@ void labels_free(struct labels *ls) {
 	labels_init(ls);
 }
 
-/* Index of name, or of where it would be inserted; *found says which. */
-static size_t labels_find(const struct labels *ls, const char *name, bool *found) {
-	size_t lo = 0, hi = ls->n;
+size_t ward_sorted_find(const void *arr, size_t n, const char *key,
+                        const char *(*key_at)(const void *arr, size_t i), bool *found) {
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(ls->v[mid].name, name);
+		int c = strcmp(key_at(arr, mid), key);
 		if (c == 0) {
 			*found = true;
 			return mid;
@@ -51,6 +51,15 @@ static size_t labels_find(const struct labels *ls, const char *name, bool *found
 	}
 	*found = false;
 	return lo;
+}
+
+static const char *label_name_at(const void *arr, size_t i) {
+	return ((const struct label *)arr)[i].name;
+}
+
+/* Index of name, or of where it would be inserted; *found says which. */
+static size_t labels_find(const struct labels *ls, const char *name, bool *found) {
+	return ward_sorted_find(ls->v, ls->n, name, label_name_at, found);
 }
 
 void labels_del(struct labels *ls, const char *name) {

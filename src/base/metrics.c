@@ -56,23 +56,12 @@ static char *sanitize_name(const char *s, bool colon_ok) {
 	return p;
 }
 
-static size_t family_find(const char *name, bool *found) {
-	size_t lo = 0, hi = reg_n;
+static const char *family_name_at(const void *arr, size_t i) {
+	return ((struct metric *const *)arr)[i]->name;
+}
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(reg_families[mid]->name, name);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+static size_t family_find(const char *name, bool *found) {
+	return ward_sorted_find(reg_families, reg_n, name, family_name_at, found);
 }
 
 static void family_insert(size_t at, struct metric *m) {

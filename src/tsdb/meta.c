@@ -46,24 +46,15 @@ void tsdb_meta_free(struct tsdb_meta *m)
 	free(m);
 }
 
+static const char *family_at(const void *arr, size_t i)
+{
+	return ((const struct meta_entry *)arr)[i].family;
+}
+
 /* Index of family, or of where it would go (*found false). */
 static size_t meta_find(const struct tsdb_meta *m, const char *family, bool *found)
 {
-	size_t lo = 0, hi = m->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(m->v[mid].family, family);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+	return ward_sorted_find(m->v, m->n, family, family_at, found);
 }
 
 void tsdb_metadata_set(struct tsdb *db, const char *family, enum tsdb_meta_field field,
