@@ -28,12 +28,24 @@ struct hardlink {
 };
 
 /* A file whose chunks are queued and whose ids the writer threads are computing: they land
- * in t->v[idx] when the directory holding it is about to be saved (resolve). */
+ * in t->v[idx] once every one of its tickets is below the writers' mark (advance). Pends
+ * are queued in ticket order. */
 struct pend {
-	struct backup_tree *t; /* the tree of a save_dir (or the root) still on the stack */
+	struct backup_tree *t; /* the tree of its directory: unsaved until the pend is gone */
 	size_t idx;
 	uint64_t first; /* ticket of the first chunk; the file's tickets are consecutive */
 	size_t n;
+};
+
+/* A directory read to the end whose tree waits for the ids of its files' chunks (every
+ * ticket below need) and of its subdirectories' trees (deferred before it, so saved before
+ * it: the queue is saved in order). Saving it writes its id into parent->v[pidx].subtree.
+ * So the reading thread never waits for the writers between directories. */
+struct deferred {
+	struct backup_tree *t; /* heap; freed once saved */
+	struct backup_tree *parent;
+	size_t pidx;
+	uint64_t need;
 };
 
 struct arch {
@@ -53,8 +65,11 @@ struct arch {
 	bool cancelled;
 	uint64_t stored0; /* r->bytes_stored when the run began */
 	uint64_t added0, added_blobs0; /* r->data_added(_blobs) when the run began */
-	struct pend *pend;
-	size_t npend, pend_cap;
+	struct pend *pend; /* pend[pend_head..npend) are waiting */
+	size_t pend_head, npend, pend_cap;
+	struct deferred *dq; /* dq[dq_head..ndq) are waiting */
+	size_t dq_head, ndq, dq_cap;
+	uint64_t tickets; /* tickets given out so far (the next one) */
 };
 
 bool backup_glob_match(const char *const *pats, size_t n, const char *path, const char *name) {
@@ -105,31 +120,68 @@ static bool cancelled(struct arch *a) {
 	return a->cancelled;
 }
 
-/* Waits for the ids of every queued chunk and puts them into their nodes. Called before a
- * tree is sorted and saved (and for a hard-linked file, whose ids are remembered at once). */
-static int resolve(struct arch *a, struct ward_err *err) {
+/* Gives the files whose chunk ids are all known their content lists, then saves the
+ * deferred trees that no longer wait for anything, in order. With wait, first waits for
+ * every queued chunk, so everything deferred is saved (before a hard link's ids are copied,
+ * and before the top-level tree is saved). */
+static int advance(struct arch *a, bool wait, struct ward_err *err) {
+	uint64_t ready, added, blobs;
 	int rc;
 
-	if (a->npend == 0)
+	if (a->pend_head == a->npend && a->dq_head == a->ndq)
 		return 0;
-	rc = backup_data_wait(a->r, err);
-	if (rc) {
-		a->npend = 0;
+	rc = wait ? backup_data_wait(a->r, &ready, err) : backup_data_ready(a->r, &ready, err);
+	if (rc)
 		return rc;
-	}
-	for (size_t i = 0; i < a->npend; i++) {
-		struct pend *p = &a->pend[i];
+	for (; a->pend_head < a->npend; a->pend_head++) {
+		struct pend *p = &a->pend[a->pend_head];
 		struct backup_node *n = &p->t->v[p->idx];
+		if (p->first + p->n > ready)
+			break;
 		n->content = ward_xmalloc(p->n * BACKUP_ID_LEN);
 		n->ncontent = p->n;
 		for (size_t k = 0; k < p->n; k++)
 			memcpy(n->content[k], backup_data_id(a->r, p->first + k), BACKUP_ID_LEN);
 	}
-	a->npend = 0;
-	backup_data_release(a->r);
-	a->st.bytes_added = a->r->data_added - a->added0;
-	a->st.blobs_added = a->r->data_added_blobs - a->added_blobs0;
+	backup_data_release(a->r, a->pend_head < a->npend ? a->pend[a->pend_head].first : ready);
+	if (a->pend_head == a->npend)
+		a->pend_head = a->npend = 0;
+	for (; a->dq_head < a->ndq; a->dq_head++) {
+		struct deferred *d = &a->dq[a->dq_head];
+		if (d->need > ready)
+			break;
+		backup_tree_sort(d->t);
+		rc = backup_save_tree(a->r, d->t, d->parent->v[d->pidx].subtree, err);
+		backup_tree_free(d->t);
+		free(d->t);
+		d->t = NULL;
+		if (rc) {
+			a->dq_head++;
+			return rc;
+		}
+	}
+	if (a->dq_head == a->ndq)
+		a->dq_head = a->ndq = 0;
+	backup_data_added(a->r, &added, &blobs);
+	a->st.bytes_added = added - a->added0;
+	a->st.blobs_added = blobs - a->added_blobs0;
 	return 0;
+}
+
+/* Queues t (read to the end) to be saved into parent->v[pidx] once the tickets given out so
+ * far have their ids; takes t. */
+static void defer_tree(struct arch *a, struct backup_tree *t, struct backup_tree *parent,
+                       size_t pidx) {
+	struct deferred *d;
+	if (a->ndq == a->dq_cap) {
+		a->dq_cap = a->dq_cap ? a->dq_cap * 2 : 64;
+		a->dq = ward_xrealloc(a->dq, a->dq_cap * sizeof(*a->dq));
+	}
+	d = &a->dq[a->ndq++];
+	d->t = t;
+	d->parent = parent;
+	d->pidx = pidx;
+	d->need = a->tickets;
 }
 
 /* Chunks everything from fd and queues the chunks; their ids reach t->v[idx] at the next
@@ -174,6 +226,7 @@ static int chunk_fd(struct arch *a, int fd, struct backup_tree *t, size_t idx, u
 			return rc;
 		if (nchunks++ == 0)
 			first = ticket;
+		a->tickets = ticket + 1;
 		start += cut;
 		progress(a, path, false);
 		if (cancelled(a)) {
@@ -311,7 +364,7 @@ remember:
 	if (st->st_nlink > 1) {
 		struct hardlink *h;
 		/* The other names of this inode copy its ids: they must be known now. */
-		rc = resolve(a, err);
+		rc = advance(a, true, err);
 		if (rc)
 			return rc;
 		a->links = ward_xrealloc(a->links, (a->nlinks + 1) * sizeof(*a->links));
@@ -332,7 +385,7 @@ remember:
 }
 
 static int save_dir(struct arch *a, const char *path, const struct backup_node *pn,
-                    uint8_t id_out[BACKUP_ID_LEN], struct ward_err *err);
+                    struct backup_tree *parent, size_t pidx, struct ward_err *err);
 
 static int name_cmp(const void *x, const void *y) {
 	return strcmp(*(char *const *)x, *(char *const *)y);
@@ -378,9 +431,7 @@ static int save_entry(struct arch *a, const char *path, const char *name, bool t
 			struct backup_tree empty = {0};
 			rc = backup_save_tree(a->r, &empty, n->subtree, err);
 		} else {
-			/* n may move when t grows in the recursion: it does not, t is this
-			 * level's tree and the recursion builds its own. */
-			rc = save_dir(a, path, sub, n->subtree, err);
+			rc = save_dir(a, path, sub, t, t->n - 1, err);
 		}
 	} else if (S_ISLNK(st.st_mode)) {
 		char target[PATH_MAX + 1];
@@ -404,9 +455,11 @@ static int save_entry(struct arch *a, const char *path, const char *name, bool t
 	return rc;
 }
 
+/* Reads a directory into a tree of its own and defers saving it: its id reaches
+ * parent->v[pidx].subtree when advance saves it. */
 static int save_dir(struct arch *a, const char *path, const struct backup_node *pn,
-                    uint8_t id_out[BACKUP_ID_LEN], struct ward_err *err) {
-	struct backup_tree t = {0}, parent = {0};
+                    struct backup_tree *parent, size_t pidx, struct ward_err *err) {
+	struct backup_tree *t = ward_xcalloc(1, sizeof(*t)), pt = {0};
 	bool have_parent = false;
 	char **names = NULL;
 	size_t nn = 0, cap = 0;
@@ -422,7 +475,8 @@ static int save_dir(struct arch *a, const char *path, const struct backup_node *
 		} else {
 			unreadable(a, path, errno);
 		}
-		return backup_save_tree(a->r, &t, id_out, err);
+		free(t);
+		return backup_save_tree(a->r, &pt, parent->v[pidx].subtree, err);
 	}
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -438,7 +492,7 @@ static int save_dir(struct arch *a, const char *path, const struct backup_node *
 		qsort(names, nn, sizeof(char *), name_cmp);
 	if (pn) {
 		struct ward_err e2;
-		have_parent = backup_load_tree(a->r, pn->subtree, &parent, &e2) == 0;
+		have_parent = backup_load_tree(a->r, pn->subtree, &pt, &e2) == 0;
 	}
 	for (size_t i = 0; i < nn && rc == 0; i++) {
 		buf_reset(&child);
@@ -446,22 +500,17 @@ static int save_dir(struct arch *a, const char *path, const struct backup_node *
 			buf_printf(&child, "/%s", names[i]);
 		else
 			buf_printf(&child, "%s/%s", path, names[i]);
-		rc = save_entry(a, child.data, names[i], false, &t,
-		                have_parent ? backup_tree_find(&parent, names[i]) : NULL, err);
+		rc = save_entry(a, child.data, names[i], false, t,
+		                have_parent ? backup_tree_find(&pt, names[i]) : NULL, err);
 	}
+	/* Deferred even after a failure: pends may point into t, and arch_end frees it. */
+	defer_tree(a, t, parent, pidx);
 	if (rc == 0)
-		rc = resolve(a, err);
-	else
-		a->npend = 0; /* the run is lost: t goes away, its ids are not needed */
-	if (rc == 0) {
-		backup_tree_sort(&t);
-		rc = backup_save_tree(a->r, &t, id_out, err);
-	}
+		rc = advance(a, false, err);
 	backup_names_free(names, nn);
 	buf_free(&child);
-	backup_tree_free(&t);
 	if (have_parent)
-		backup_tree_free(&parent);
+		backup_tree_free(&pt);
 	return rc;
 }
 
@@ -524,6 +573,11 @@ static int arch_begin(struct arch *a, struct backup_repo *r, const struct backup
 static void arch_end(struct arch *a) {
 	free(a->rbuf);
 	free(a->pend);
+	for (size_t i = a->dq_head; i < a->ndq; i++) {
+		backup_tree_free(a->dq[i].t);
+		free(a->dq[i].t);
+	}
+	free(a->dq);
 	backup_names_free(a->unreadable, a->nunreadable);
 	for (size_t i = 0; i < a->nlinks; i++)
 		free(a->links[i].content);
@@ -689,7 +743,7 @@ int backup_run_paths(struct backup_repo *r, const char *const *paths, size_t npa
 		                have_ptree ? backup_tree_find(&ptree, name) : NULL, err);
 	}
 	if (rc == 0)
-		rc = resolve(&a, err);
+		rc = advance(&a, true, err);
 	if (rc)
 		goto out;
 	backup_tree_sort(&root);
@@ -751,9 +805,10 @@ int backup_run_stream(struct backup_repo *r, int fd, const char *name,
 		rc = BACKUP_ERR_IO;
 	}
 	if (rc == 0)
-		rc = resolve(&a, err);
+		rc = advance(&a, true, err);
 	if (rc)
 		goto out;
+	n = &root.v[0];
 	n->size = nread;
 	n->mtime_ns = (int64_t)ward_now_ms() * 1000000;
 	a.st.files = 1;

@@ -167,7 +167,7 @@ struct backup_repo {
 	size_t nwritten_index;
 	uint64_t bytes_stored; /* sealed bytes written into packs */
 	/* Data chunks put_data found new, and their plaintext bytes: written by the writer
-	 * threads under their lock, read after backup_data_wait or backup_flush. */
+	 * threads under their lock, read after backup_data_ready/wait or backup_flush. */
 	uint64_t data_added, data_added_blobs;
 	char lock_name[BACKUP_HEX_LEN];
 	bool locked, lock_excl;
@@ -184,15 +184,19 @@ int backup_load_index(struct backup_repo *r, bool tolerate, backup_check_fn fn, 
  * pack (pack file, then its index file). */
 int backup_put_blob(struct backup_repo *r, enum backup_blob_type type, const void *p, size_t n,
                     const uint8_t id[BACKUP_ID_LEN], bool *added, struct ward_err *err);
-/* Queues a data chunk whose id a writer thread computes (keyed BLAKE2b), then stores it
- * unless the index has it. *ticket names the chunk in the current batch: after
- * backup_data_wait, backup_data_id(r, ticket) is its id until backup_data_release (which
- * ends the batch; the caller calls it once it has copied the ids it needs). */
+/* Queues a data chunk whose id a writer thread computes, then stores it unless the index has
+ * it. Tickets count up from 0 in the order of the calls. Every ticket below the mark that
+ * backup_data_ready reports (without waiting) or below the one backup_data_wait waits for
+ * (all of them) has its id: backup_data_id(r, ticket) reads it until the caller calls
+ * backup_data_release(r, upto), which says tickets below upto are no longer needed. */
 int backup_put_data(struct backup_repo *r, const void *p, size_t n, uint64_t *ticket,
                     struct ward_err *err);
-int backup_data_wait(struct backup_repo *r, struct ward_err *err);
+int backup_data_ready(struct backup_repo *r, uint64_t *ready, struct ward_err *err);
+int backup_data_wait(struct backup_repo *r, uint64_t *ready, struct ward_err *err);
 const uint8_t *backup_data_id(struct backup_repo *r, uint64_t ticket);
-void backup_data_release(struct backup_repo *r);
+void backup_data_release(struct backup_repo *r, uint64_t upto);
+/* r->data_added and r->data_added_blobs, read under the writers' lock. */
+void backup_data_added(struct backup_repo *r, uint64_t *bytes, uint64_t *blobs);
 /* Waits for the writer threads, writes the open packs and their index files, and merges
  * everything written into r->idx. The sync point: after it every stored blob is durable,
  * indexed on disk and readable. */

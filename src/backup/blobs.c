@@ -75,8 +75,9 @@ out:
  * job and takes a ticket, and a writer thread computes the id (keyed BLAKE2b, the costliest
  * step after zstd), stores it under the ticket and decides whether the chunk is new. So the
  * caller's thread only reads and cuts; hashing, compression and sealing of several chunks
- * run on the writer threads at once. backup_data_wait returns once every ticket has its id;
- * ids of one batch stay readable until backup_data_release.
+ * run on the writer threads at once. Tickets finish out of order; ids_low is the mark below
+ * which every ticket has its id, so the caller can take the ids it needs as they come
+ * (backup_data_ready) instead of draining the pipeline (backup_data_wait).
  * Writer threads append sealed blobs to the open pack of their type (under w->mu) and hand a
  * full pack to a pack thread, which writes and fsyncs it and its index file (outside the
  * lock), so the disk never stalls hashing and compression. Finished
@@ -134,11 +135,13 @@ struct backup_writer {
 	int rc;
 	struct ward_err err;
 	uint64_t stored;
-	/* The ids of put_data's current batch, by ticket; ids_done counts tickets whose id
-	 * is known (or dropped after a failure). */
+	/* The ids of put_data's tickets from ids_base (the first the caller still needs) to
+	 * ids_next (the next to give out), at ids[ticket - ids_base]; have[] marks the ones
+	 * known (or dropped after a failure), and every ticket below ids_low is. */
 	uint8_t (*ids)[BACKUP_ID_LEN];
+	uint8_t *have;
 	size_t ids_cap;
-	uint64_t ids_base, ids_next, ids_done;
+	uint64_t ids_base, ids_next, ids_low;
 	struct backup_repo *r; /* read-only from the threads: keys, backend, level, idx */
 };
 
@@ -300,8 +303,11 @@ static int blob_level(const struct backup_repo *r, const struct bjob *j) {
 }
 
 /* Called with w->mu held after a data chunk's id is known (or the chunk is dropped). */
-static void ticket_done(struct backup_writer *w) {
-	if (++w->ids_done == w->ids_next)
+static void ticket_done(struct backup_writer *w, uint64_t ticket) {
+	w->have[ticket - w->ids_base] = 1;
+	while (w->ids_low < w->ids_next && w->have[w->ids_low - w->ids_base])
+		w->ids_low++;
+	if (w->ids_low == w->ids_next)
 		pthread_cond_broadcast(&w->cv_ids);
 }
 
@@ -332,7 +338,7 @@ static void *writer_main(void *arg) {
 		pthread_cond_broadcast(&w->cv_space);
 		if (w->rc) {
 			if (j->hash)
-				ticket_done(w);
+				ticket_done(w, j->ticket);
 			free(j); /* a pack write failed: the run is lost, drain the queue */
 			continue;
 		}
@@ -349,7 +355,7 @@ static void *writer_main(void *arg) {
 				r->data_added += j->n;
 				r->data_added_blobs++;
 			}
-			ticket_done(w);
+			ticket_done(w, j->ticket);
 			if (!fresh) {
 				free(j);
 				continue;
@@ -478,6 +484,7 @@ void backup_writer_free(struct backup_repo *r) {
 		free(q);
 	}
 	free(w->ids);
+	free(w->have);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv_work);
 	pthread_cond_destroy(&w->cv_space);
@@ -612,8 +619,10 @@ int backup_put_data(struct backup_repo *r, const void *p, size_t n, uint64_t *ti
 	if (w->ids_next - w->ids_base == w->ids_cap) {
 		w->ids_cap = w->ids_cap ? w->ids_cap * 2 : 256;
 		w->ids = ward_xrealloc(w->ids, w->ids_cap * BACKUP_ID_LEN);
+		w->have = ward_xrealloc(w->have, w->ids_cap);
 	}
 	j->ticket = w->ids_next;
+	w->have[w->ids_next - w->ids_base] = 0;
 	rc = enqueue_locked(w, j, err);
 	if (rc == 0)
 		*ticket = w->ids_next++;
@@ -621,38 +630,71 @@ int backup_put_data(struct backup_repo *r, const void *p, size_t n, uint64_t *ti
 	return rc;
 }
 
-int backup_data_wait(struct backup_repo *r, struct ward_err *err) {
+static int data_mark(struct backup_repo *r, bool wait, uint64_t *ready, struct ward_err *err) {
 	struct backup_writer *w = r->w;
 	int rc = 0;
 
+	*ready = UINT64_MAX; /* no writer: no ticket is outstanding */
 	if (!w)
 		return 0;
 	pthread_mutex_lock(&w->mu);
-	while (w->ids_done != w->ids_next && !w->rc)
+	while (wait && w->ids_low != w->ids_next && !w->rc)
 		pthread_cond_wait(&w->cv_ids, &w->mu);
 	if (w->rc) {
 		ward_err_set(err, "%s", w->err.msg);
 		rc = w->rc;
 	}
+	*ready = w->ids_low;
 	pthread_mutex_unlock(&w->mu);
 	return rc;
 }
 
+void backup_data_added(struct backup_repo *r, uint64_t *bytes, uint64_t *blobs) {
+	struct backup_writer *w = r->w;
+	if (w)
+		pthread_mutex_lock(&w->mu);
+	*bytes = r->data_added;
+	*blobs = r->data_added_blobs;
+	if (w)
+		pthread_mutex_unlock(&w->mu);
+}
+
+int backup_data_ready(struct backup_repo *r, uint64_t *ready, struct ward_err *err) {
+	return data_mark(r, false, ready, err);
+}
+
+int backup_data_wait(struct backup_repo *r, uint64_t *ready, struct ward_err *err) {
+	return data_mark(r, true, ready, err);
+}
+
 const uint8_t *backup_data_id(struct backup_repo *r, uint64_t ticket) {
 	struct backup_writer *w = r->w;
-	/* After backup_data_wait no writer touches the batch, and only this thread grows it. */
+	/* A ticket below the mark the caller was given is written and stays put: writers only
+	 * write higher slots, and only this thread moves or grows the array. */
 	if (!w || ticket < w->ids_base || ticket >= w->ids_next)
-		abort(); /* broken invariant: a ticket of an earlier batch or of none */
+		abort(); /* broken invariant: a ticket released or never given out */
 	return w->ids[ticket - w->ids_base];
 }
 
-void backup_data_release(struct backup_repo *r) {
+void backup_data_release(struct backup_repo *r, uint64_t upto) {
 	struct backup_writer *w = r->w;
+	size_t drop, keep;
+
 	if (!w)
 		return;
 	pthread_mutex_lock(&w->mu);
-	if (w->ids_done == w->ids_next)
-		w->ids_base = w->ids_next;
+	if (upto > w->ids_low)
+		upto = w->ids_low;
+	drop = (size_t)(upto - w->ids_base);
+	/* Slide the live part down once the dead part is half the array (amortised O(1)). */
+	if (drop > 0 && (upto == w->ids_next || drop >= w->ids_cap / 2)) {
+		keep = (size_t)(w->ids_next - upto);
+		if (keep) {
+			memmove(w->ids, w->ids + drop, keep * BACKUP_ID_LEN);
+			memmove(w->have, w->have + drop, keep);
+		}
+		w->ids_base = upto;
+	}
 	pthread_mutex_unlock(&w->mu);
 }
 
