@@ -78,9 +78,10 @@ out:
  * run on the writer threads at once. Tickets finish out of order; ids_low is the mark below
  * which every ticket has its id, so the caller can take the ids it needs as they come
  * (backup_data_ready) instead of draining the pipeline (backup_data_wait).
- * Writer threads append sealed blobs to the open pack of their type (under w->mu) and hand a
- * full pack to a pack thread, which writes and fsyncs it and its index file (outside the
- * lock), so the disk never stalls hashing and compression. Finished
+ * Writer threads reserve room in the open pack of their type (under w->mu), copy their
+ * sealed blob in without the lock, and the last copy into a full pack hands it to a pack
+ * thread, which writes and fsyncs it and its index file (outside the lock), so the disk
+ * never stalls hashing and compression. Finished
  * packs wait in w->done until backup_flush merges them into r->idx on the caller's thread,
  * so r->idx is only written by one thread, and only while no writer runs (the writers read
  * it); until then r->pending (under w->mu) answers "already stored?" for the ids in flight. */
@@ -100,10 +101,24 @@ struct bdone {
 	char index_name[BACKUP_HEX_LEN];
 };
 
-struct iopack {
-	struct iopack *next;
+/* A pack being filled. A writer reserves room for its sealed blob and writes the blob's
+ * entry under w->mu, then copies the blob in without the lock (busy counts such copies in
+ * progress), so writers never queue behind each other's copies. A closed pack takes no more
+ * reservations; whoever ends its last copy (or closes it idle) hands it to a pack thread. */
+struct wpack {
+	struct wpack *next; /* in the pack threads' queue */
 	struct backup_packer pk;
+	int busy;
+	bool closed;
+	uint8_t type;
 };
+
+/* Data packs alive at once, at most: the one filling and the ones the pack threads write
+ * (with their pages, about 17 MiB each, the bulk of a backup's memory); a writer that
+ * needs a new pack waits. Written packs' buffers are kept for reuse only within this
+ * bound, so keeping them costs no memory at the peak. */
+#define LIVE_DATA (IO_PACKS + 1)
+#define SPARE_BUFS 1
 
 /* Packs being written at once, each by its own pack thread (two, because writing and
  * fsyncing one pack takes longer than filling one with incompressible data); with the one
@@ -121,7 +136,12 @@ struct backup_writer {
 	struct bjob *head, *tail;
 	size_t queued;
 	bool stop;
-	struct backup_packer pk[2];
+	struct wpack *open[2]; /* the pack filling, per blob type, or NULL */
+	/* Pack buffers written and kept for the next pack: their pages stay mapped, so a new
+	 * pack does not fault in and zero 16 MiB again. At most SPARE_BUFS. */
+	char *spare[SPARE_BUFS];
+	int nspare;
+	int live_data; /* data packs alive (filling, closed or being written): <= LIVE_DATA */
 	/* Full packs wait here for the pack threads, which write and fsync them (and their
 	 * index files), so the workers never block on the disk. in_io counts the packs handed
 	 * over and not yet written: at most IO_PACKS. */
@@ -129,7 +149,7 @@ struct backup_writer {
 	int nio;
 	bool io_stop;
 	pthread_cond_t cv_io, cv_io_space;
-	struct iopack *io_head, *io_tail;
+	struct wpack *io_head, *io_tail;
 	size_t in_io;
 	struct bdone *done;
 	int rc;
@@ -188,42 +208,76 @@ out:
 #define PACK_ALIGN 4096u
 #define PACK_ROOM  (BACKUP_PACK_TARGET + BACKUP_DEF_MAX + 1024u * 1024)
 
-static void pack_start(struct backup_packer *pk) {
-	void *p;
-	if (pk->data.data)
-		return;
+static void packer_drop(struct backup_packer *pk) {
+	free(pk->e);
+	buf_free(&pk->data);
+	memset(pk, 0, sizeof(*pk));
+}
 
-	if (posix_memalign(&p, PACK_ALIGN, PACK_ROOM) != 0)
+/* Called with w->mu held: a new empty pack of the type with room for at least need bytes;
+ * for a data pack, waits until fewer than LIVE_DATA are alive. */
+static struct wpack *pack_new(struct backup_writer *w, uint8_t type, size_t need) {
+	struct wpack *wp;
+	size_t room = need + 1024u * 1024 > PACK_ROOM ? need + 1024u * 1024 : PACK_ROOM;
+	void *p;
+
+	if (type == BLOB_DATA) {
+		while (w->live_data >= LIVE_DATA && !w->rc)
+			pthread_cond_wait(&w->cv_io_space, &w->mu);
+		w->live_data++;
+	}
+	wp = ward_xcalloc(1, sizeof(*wp));
+	wp->type = type;
+	if (type == BLOB_DATA && room == PACK_ROOM && w->nspare > 0) {
+		p = w->spare[--w->nspare];
+	} else if (posix_memalign(&p, PACK_ALIGN, room) != 0) {
 		abort(); /* out of memory: as ward_xmalloc */
-	pk->data.data = p;
-	pk->data.len = 0;
-	pk->data.cap = PACK_ROOM;
-	pk->data.data[0] = '\0';
+	}
+	wp->pk.data.data = p;
+	wp->pk.data.len = 0;
+	wp->pk.data.cap = room;
+	wp->pk.data.data[0] = '\0';
+	return wp;
+}
+
+/* Called with w->mu held when a pack is written or dropped: keeps its buffer for the next
+ * pack while that stays within LIVE_DATA buffers, else frees it; frees the rest. */
+static void pack_gone(struct backup_writer *w, struct wpack *wp) {
+	struct buf *b = &wp->pk.data;
+
+	if (wp->type == BLOB_DATA)
+		w->live_data--;
+	if (wp->type == BLOB_DATA && b->cap == PACK_ROOM && (uintptr_t)b->data % PACK_ALIGN == 0 &&
+	    w->nspare < SPARE_BUFS && w->live_data + w->nspare < LIVE_DATA) {
+		w->spare[w->nspare++] = b->data;
+		b->data = NULL;
+	}
+	packer_drop(&wp->pk);
+	free(wp);
+	pthread_cond_broadcast(&w->cv_io_space);
 }
 
 static bool pack_full(const struct backup_packer *pk) {
 	return pk->data.len >= BACKUP_PACK_TARGET || pk->n >= BACKUP_MAX_PACK_BLOBS / 2;
 }
 
-/* Called with w->mu held; returns with it held. Writes pk (taken out of w) unlocked. */
-static void write_locked(struct backup_writer *w, struct backup_packer *pk) {
-	struct backup_packer mine = *pk;
+/* Called with w->mu held by the pack thread that took wp off the queue; returns with it
+ * held and wp gone. Writes wp unlocked. */
+static void write_locked(struct backup_writer *w, struct wpack *wp) {
 	struct bdone *d = ward_xcalloc(1, sizeof(*d));
 	struct ward_err e2;
 	int rc;
 
-	memset(pk, 0, sizeof(*pk));
 	pthread_mutex_unlock(&w->mu);
 	ward_err_clear(&e2);
-	rc = write_pack(w->r, &mine, d, &e2);
+	rc = write_pack(w->r, &wp->pk, d, &e2);
 	pthread_mutex_lock(&w->mu);
 	if (rc == 0) {
-		w->stored += mine.data.len;
+		w->stored += wp->pk.data.len;
 		d->next = w->done;
 		w->done = d;
 	} else {
 		free(d);
-		free(mine.e);
 		if (!w->rc) {
 			w->rc = rc;
 			w->err = e2;
@@ -232,38 +286,86 @@ static void write_locked(struct backup_writer *w, struct backup_packer *pk) {
 		pthread_cond_broadcast(&w->cv_ids);
 		pthread_cond_broadcast(&w->cv_io_space);
 	}
-	buf_free(&mine.data);
+	pack_gone(w, wp);
 }
 
-static void packer_drop(struct backup_packer *pk) {
-	free(pk->e);
-	buf_free(&pk->data);
-	memset(pk, 0, sizeof(*pk));
-}
 
-/* Called with w->mu held by a worker whose append filled pk: hands pk to the pack thread
- * once there is room in its queue (pk stays open meanwhile, so memory stays bounded). */
-static void hand_to_io(struct backup_writer *w, struct backup_packer *pk) {
-	struct iopack *q;
-
+/* Called with w->mu held by the writer that closed wp or ended its last copy: hands wp to
+ * the pack threads once there is room in their queue (the writer waits meanwhile, so
+ * memory stays bounded). */
+static void hand_to_io(struct backup_writer *w, struct wpack *wp) {
 	while (w->in_io >= IO_PACKS && !w->rc)
 		pthread_cond_wait(&w->cv_io_space, &w->mu);
 	if (w->rc) {
-		packer_drop(pk); /* a pack write failed: the run is lost */
+		pack_gone(w, wp); /* a pack write failed: the run is lost */
 		return;
 	}
-	if (!pack_full(pk))
-		return; /* another worker handed it over while this one waited */
-	q = ward_xcalloc(1, sizeof(*q));
-	q->pk = *pk;
-	memset(pk, 0, sizeof(*pk));
+	wp->next = NULL;
 	if (w->io_tail)
-		w->io_tail->next = q;
+		w->io_tail->next = wp;
 	else
-		w->io_head = q;
-	w->io_tail = q;
+		w->io_head = wp;
+	w->io_tail = wp;
 	w->in_io++;
 	pthread_cond_signal(&w->cv_io);
+}
+
+/* Called with w->mu held: takes wp out of filling; hands it over at once if no copy into
+ * it is in progress. */
+static void pack_close(struct backup_writer *w, struct wpack *wp, int type) {
+	wp->closed = true;
+	if (w->open[type] == wp)
+		w->open[type] = NULL;
+	if (wp->busy == 0)
+		hand_to_io(w, wp);
+}
+
+/* Called with w->mu held: reserves len bytes for a sealed blob in the filling pack of its
+ * type, whose entry (all but the bytes) it writes; the caller copies the bytes to the
+ * returned pack at *off and calls copy_done. May wait for the pack threads. */
+static struct wpack *pack_reserve(struct backup_writer *w, const struct bjob *j, uint8_t flags,
+                                  size_t len, size_t *off) {
+	struct wpack *wp;
+	struct backup_pack_entry *e;
+
+	for (;;) {
+		wp = w->open[j->type];
+		if (!wp) {
+			wp = pack_new(w, j->type, len);
+			if (w->open[j->type]) { /* another writer opened one while this one waited */
+				pack_gone(w, wp);
+				continue;
+			}
+			w->open[j->type] = wp;
+			break;
+		}
+		if (wp->pk.data.len + len <= wp->pk.data.cap)
+			break;
+		pack_close(w, wp, j->type); /* full for this blob: it goes to the next pack */
+	}
+	if (wp->pk.n == wp->pk.cap) {
+		wp->pk.cap = wp->pk.cap ? wp->pk.cap * 2 : 64;
+		wp->pk.e = ward_xrealloc(wp->pk.e, wp->pk.cap * sizeof(*wp->pk.e));
+	}
+	e = &wp->pk.e[wp->pk.n++];
+	e->type = j->type;
+	e->flags = flags;
+	memcpy(e->id, j->id, BACKUP_ID_LEN);
+	e->offset = wp->pk.data.len;
+	e->length = (uint32_t)len;
+	e->raw_len = (uint32_t)j->n;
+	*off = wp->pk.data.len;
+	wp->pk.data.len += len;
+	wp->busy++;
+	if (pack_full(&wp->pk))
+		pack_close(w, wp, j->type); /* busy: the copy hands it over */
+	return wp;
+}
+
+/* Called with w->mu held after a copy into wp ended. */
+static void copy_done(struct backup_writer *w, struct wpack *wp) {
+	if (--wp->busy == 0 && wp->closed)
+		hand_to_io(w, wp);
 }
 
 /* A pack thread: writes full packs and their index files, one at a time. */
@@ -272,7 +374,7 @@ static void *io_main(void *arg) {
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		struct iopack *q;
+		struct wpack *q;
 		while (!w->io_head && !w->io_stop)
 			pthread_cond_wait(&w->cv_io, &w->mu);
 		if (!w->io_head)
@@ -282,10 +384,9 @@ static void *io_main(void *arg) {
 		if (!w->io_head)
 			w->io_tail = NULL;
 		if (w->rc)
-			packer_drop(&q->pk);
+			pack_gone(w, q);
 		else
-			write_locked(w, &q->pk);
-		free(q);
+			write_locked(w, q);
 		w->in_io--;
 		pthread_cond_broadcast(&w->cv_io_space);
 	}
@@ -320,10 +421,9 @@ static void *writer_main(void *arg) {
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		struct bjob *j;
-		struct backup_packer *pk;
-		struct backup_pack_entry *e;
+		struct wpack *wp;
 		const void *plain;
-		size_t plen, zb;
+		size_t plen, zb, off;
 		uint8_t flags = 0;
 
 		while (!w->head && !w->stop)
@@ -381,23 +481,13 @@ static void *writer_main(void *arg) {
 		backup_seal(r->enc_key, plain, plen, j->id, BACKUP_ID_LEN, &sealed);
 
 		pthread_mutex_lock(&w->mu);
-		pk = &w->pk[j->type];
-		pack_start(pk);
-		if (pk->n == pk->cap) {
-			pk->cap = pk->cap ? pk->cap * 2 : 64;
-			pk->e = ward_xrealloc(pk->e, pk->cap * sizeof(*pk->e));
-		}
-		e = &pk->e[pk->n++];
-		e->type = j->type;
-		e->flags = flags;
-		memcpy(e->id, j->id, BACKUP_ID_LEN);
-		e->offset = pk->data.len;
-		e->length = (uint32_t)sealed.len;
-		e->raw_len = (uint32_t)j->n;
-		buf_append(&pk->data, sealed.data, sealed.len);
+		wp = pack_reserve(w, j, flags, sealed.len, &off);
+		pthread_mutex_unlock(&w->mu);
+		/* The pack's buffer never moves while busy: room was reserved up front. */
+		memcpy(wp->pk.data.data + off, sealed.data, sealed.len);
 		free(j);
-		if (pack_full(pk))
-			hand_to_io(w, pk);
+		pthread_mutex_lock(&w->mu);
+		copy_done(w, wp);
 	}
 	pthread_mutex_unlock(&w->mu);
 	ZSTD_freeCCtx(zc);
@@ -472,13 +562,15 @@ void backup_writer_free(struct backup_repo *r) {
 		free(d->ip.e);
 		free(d);
 	}
-	for (int i = 0; i < 2; i++) {
-		buf_free(&w->pk[i].data);
-		free(w->pk[i].e);
-	}
-
+	for (int i = 0; i < 2; i++)
+		if (w->open[i]) {
+			packer_drop(&w->open[i]->pk);
+			free(w->open[i]);
+		}
+	for (int i = 0; i < w->nspare; i++)
+		free(w->spare[i]);
 	while (w->io_head) {
-		struct iopack *q = w->io_head;
+		struct wpack *q = w->io_head;
 		w->io_head = q->next;
 		packer_drop(&q->pk);
 		free(q);
@@ -504,16 +596,17 @@ int backup_flush(struct backup_repo *r, struct ward_err *err) {
 	writer_join(w);
 	/* The threads are gone: the rest runs on this thread without the lock. */
 	for (int i = 0; i < 2 && !w->rc; i++)
-		if (w->pk[i].n) {
+		if (w->open[i] && w->open[i]->pk.n) {
+			struct backup_packer *pk = &w->open[i]->pk;
 			struct bdone *d = ward_xcalloc(1, sizeof(*d));
 			struct ward_err e2;
 			ward_err_clear(&e2);
-			w->rc = write_pack(r, &w->pk[i], d, &e2);
+			w->rc = write_pack(r, pk, d, &e2);
 			if (w->rc) {
 				w->err = e2;
 				free(d);
 			} else {
-				w->stored += w->pk[i].data.len;
+				w->stored += pk->data.len;
 				d->next = w->done;
 				w->done = d;
 			}
