@@ -304,7 +304,10 @@ static void cache_free(struct eval_ctx *ec) {
 		promql_series_free_all(ec->cache[i].ss, ec->cache[i].n);
 	free(ec->cache);
 	ec->cache = NULL;
-	ec->ncache = 0;
+	ec->ncache = ec->cache_cap = 0;
+	free(ec->cache_slot);
+	ec->cache_slot = NULL;
+	ec->ncache_slot = 0;
 	promql_series_free_all(ec->pre, ec->npre);
 	ec->pre = NULL;
 	ec->npre = 0;
@@ -314,6 +317,53 @@ static void cache_free(struct eval_ctx *ec) {
 	free(ec->pre_cursor);
 	ec->pre_cursor = NULL;
 	promql_pre_agg_free(ec);
+}
+
+static size_t slot_of(const struct promql_expr *vs, size_t nslot) {
+	return (size_t)(((uintptr_t)vs >> 4) * UINT64_C(0x9E3779B97F4A7C15) >> 20) & (nslot - 1);
+}
+
+/* The cache entry of selector vs, or NULL: a query can hold thousands of selectors. */
+static struct sel_cache *cache_find(struct eval_ctx *ec, const struct promql_expr *vs) {
+	if (!ec->ncache_slot)
+		return NULL;
+	for (size_t j = slot_of(vs, ec->ncache_slot);; j = (j + 1) & (ec->ncache_slot - 1)) {
+		size_t k = ec->cache_slot[j];
+		if (k == 0)
+			return NULL;
+		if (ec->cache[k - 1].vs == vs)
+			return &ec->cache[k - 1];
+	}
+}
+
+/* A new cache entry for vs (not in the cache yet), zeroed but for vs. */
+static struct sel_cache *cache_add(struct eval_ctx *ec, const struct promql_expr *vs) {
+	struct sel_cache *c;
+	if (ec->ncache == ec->cache_cap) {
+		ec->cache_cap = ec->cache_cap ? ec->cache_cap * 2 : 8;
+		ec->cache = ward_xrealloc(ec->cache, ec->cache_cap * sizeof(ec->cache[0]));
+	}
+	if (2 * (ec->ncache + 1) >= ec->ncache_slot) {
+		free(ec->cache_slot);
+		ec->ncache_slot = ec->ncache_slot ? ec->ncache_slot * 2 : 16;
+		ec->cache_slot = ward_xcalloc(ec->ncache_slot, sizeof(size_t));
+		for (size_t i = 0; i < ec->ncache; i++) {
+			size_t j = slot_of(ec->cache[i].vs, ec->ncache_slot);
+			while (ec->cache_slot[j])
+				j = (j + 1) & (ec->ncache_slot - 1);
+			ec->cache_slot[j] = i + 1;
+		}
+	}
+	c = &ec->cache[ec->ncache++];
+	memset(c, 0, sizeof(*c));
+	c->vs = vs;
+	{
+		size_t j = slot_of(vs, ec->ncache_slot);
+		while (ec->cache_slot[j])
+			j = (j + 1) & (ec->ncache_slot - 1);
+		ec->cache_slot[j] = ec->ncache;
+	}
+	return c;
 }
 
 /* Reads the series of selector vs with samples in [mint, maxt] as views into the cache
@@ -330,9 +380,7 @@ static int do_select(struct eval_ctx *ec, const struct promql_expr *vs, int64_t 
 
 	*out = NULL;
 	*n = 0;
-	for (i = 0; i < ec->ncache; i++)
-		if (ec->cache[i].vs == vs)
-			c = &ec->cache[i];
+	c = cache_find(ec, vs);
 	if (!c || mint < c->mint || maxt > c->maxt) {
 		int64_t fetch_max =
 		        maxt > INT64_MAX - ec->prefetch_ms ? INT64_MAX : maxt + ec->prefetch_ms;
@@ -344,13 +392,10 @@ static int do_select(struct eval_ctx *ec, const struct promql_expr *vs, int64_t 
 			ec->etype = PROMQL_ERR_EXECUTION;
 			return promql_fail(ec, "%s", err.msg);
 		}
-		if (!c) {
-			ec->cache =
-			        ward_xrealloc(ec->cache, (ec->ncache + 1) * sizeof(ec->cache[0]));
-			c = &ec->cache[ec->ncache++];
-		} else {
+		if (!c)
+			c = cache_add(ec, vs);
+		else
 			promql_series_free_all(c->ss, c->n);
-		}
 		c->vs = vs;
 		c->mint = mint;
 		c->maxt = fetch_max;

@@ -234,7 +234,9 @@ struct sel_cache {
 struct eval_ctx {
 	const struct promql_storage *st;
 	struct sel_cache *cache;
-	size_t ncache;
+	size_t ncache, cache_cap;
+	size_t *cache_slot; /* open addressing by selector node: index + 1, 0 = empty */
+	size_t ncache_slot; /* a power of two, more than twice ncache; 0 before the first */
 	int64_t prefetch_ms; /* how far past a step's window a selector reads ahead */
 	struct promql_opts opts;
 	int64_t start_ms, end_ms; /* of the whole query (for @ start()/end()) */
