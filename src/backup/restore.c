@@ -218,6 +218,14 @@ struct link_seen {
 	char *path;
 };
 
+/* A restored directory whose mode, owner and times are set once every worker is done
+ * (workers create files in it until then); kept in the order the walk finished them,
+ * children before parents, so a read-only directory is locked only after its contents. */
+struct dir_done {
+	char *path;
+	struct backup_node meta; /* no name, target or content */
+};
+
 struct rst {
 	struct backup_repo *r;
 	const struct backup_restore_opts *o;
@@ -226,10 +234,13 @@ struct rst {
 	int64_t start_ms, last_ms;
 	struct link_seen *links;
 	size_t nlinks;
+	struct dir_done *dirs;
+	size_t ndirs;
 	bool root;
 	size_t target_len; /* of the target directory prefix in dst */
-	/* File contents are written by worker threads: the walk (this thread) creates each
-	 * file, so directory entries and times are settled here, and queues its fd. */
+	/* Files are created and written by worker threads, so creating many small files
+	 * (the walk's bottleneck) runs on every core; the walk (this thread) makes the
+	 * directories and queues the files, and directories get their metadata at the end. */
 	pthread_mutex_t mu; /* guards res, prog, the callbacks and everything below */
 	pthread_cond_t cv_work, cv_space;
 	pthread_t th[RESTORE_THREADS];
@@ -301,6 +312,19 @@ static void remove_existing(const char *dst) {
 	struct stat st;
 	if (lstat(dst, &st) == 0 && !S_ISDIR(st.st_mode))
 		unlink(dst);
+}
+
+/* Creates the file dst to write: a new name at once, else whatever is there (a file, a
+ * symlink, a fifo) is unlinked first, so nothing is ever written through a link. -1 with
+ * errno when it cannot be made. */
+static int create_file(const char *dst, bool rw) {
+	int fl = (rw ? O_RDWR : O_WRONLY) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	int fd = open(dst, fl, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		remove_existing(dst);
+		fd = open(dst, fl, 0600);
+	}
+	return fd;
 }
 
 static int write_all(int fd, const char *p, size_t n) {
@@ -493,11 +517,18 @@ static void *restore_worker(void *arg) {
 		s->queued--;
 		pthread_cond_broadcast(&s->cv_space);
 		if (s->rc) {
-			close(j->fd);
+			if (j->fd >= 0)
+				close(j->fd);
 			job_free(j);
 			continue;
 		}
 		pthread_mutex_unlock(&s->mu);
+		if (j->fd < 0 && (j->fd = create_file(j->dst, s->o->verify)) < 0) {
+			rwarn(s, j->spath, "cannot create %s: %s", j->dst, strerror(errno));
+			job_free(j);
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
 		ward_err_clear(&e2);
 		rc = write_content(s, rd, &blob, j, &e2);
 		if (rc == 0)
@@ -526,12 +557,13 @@ static void *restore_worker(void *arg) {
 	return NULL;
 }
 
-/* Creates the file (so the directory's entries are final when its times are set) and
- * queues its content for a worker. */
+/* Queues a file for a worker, which creates it and writes its content (directories get
+ * their times once every worker is done). The first name of a hard-linked inode is created
+ * here, so its other names can link to it at once. */
 static int restore_file(struct rst *s, const char *dst, const char *spath,
                         const struct backup_node *n, struct ward_err *err) {
 	struct rjob *j;
-	int fd, rc = 0;
+	int fd = -1, rc = 0;
 
 	if (n->nlink > 1) {
 		for (size_t i = 0; i < s->nlinks; i++)
@@ -547,15 +579,12 @@ static int restore_file(struct rst *s, const char *dst, const char *spath,
 			}
 	}
 	backup_lock_refresh(s->r);
-	remove_existing(dst);
-	fd = open(dst,
-	          (s->o->verify ? O_RDWR : O_WRONLY) | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-	          0600);
-	if (fd < 0) {
-		rwarn(s, spath, "cannot create %s: %s", dst, strerror(errno));
-		return 0;
-	}
 	if (n->nlink > 1) {
+		fd = create_file(dst, s->o->verify);
+		if (fd < 0) {
+			rwarn(s, spath, "cannot create %s: %s", dst, strerror(errno));
+			return 0;
+		}
 		s->links = ward_xrealloc(s->links, (s->nlinks + 1) * sizeof(*s->links));
 		s->links[s->nlinks].dev = n->dev;
 		s->links[s->nlinks].ino = n->inode;
@@ -594,7 +623,8 @@ static int restore_file(struct rst *s, const char *dst, const char *spath,
 	if (s->rc) {
 		ward_err_set(err, "%s", s->err.msg);
 		rc = s->rc;
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		job_free(j);
 	} else {
 		if (s->tail)
@@ -671,7 +701,7 @@ static int restore_node(struct rst *s, const struct backup_node *n, struct buf *
 		selected = true;
 	if (n->type == BACKUP_NODE_DIR) {
 		if (selected) {
-			if (make_parents(dst->data, s->target_len) != 0 ||
+			if ((s->o->ninclude && make_parents(dst->data, s->target_len) != 0) ||
 			    ensure_dir(dst->data) != 0) {
 				rwarn(s, spath->data, "cannot create %s: %s", dst->data,
 				      strerror(errno));
@@ -680,7 +710,14 @@ static int restore_node(struct rst *s, const struct backup_node *n, struct buf *
 		}
 		rc = restore_dir(s, n, dst, spath, selected, err);
 		if (selected && rc == 0) {
-			set_meta(s, dst->data, n, -1);
+			struct dir_done *d;
+			s->dirs = ward_xrealloc(s->dirs, (s->ndirs + 1) * sizeof(*s->dirs));
+			d = &s->dirs[s->ndirs++];
+			d->path = ward_strdup(dst->data);
+			d->meta = *n;
+			d->meta.name = d->meta.target = NULL;
+			d->meta.content = NULL;
+			d->meta.ncontent = 0;
 			pthread_mutex_lock(&s->mu);
 			s->res->dirs++;
 			pthread_mutex_unlock(&s->mu);
@@ -689,7 +726,8 @@ static int restore_node(struct rst *s, const struct backup_node *n, struct buf *
 	}
 	if (!selected)
 		return 0;
-	if (make_parents(dst->data, s->target_len) != 0) {
+	/* Without includes the walk made every parent already. */
+	if (s->o->ninclude && make_parents(dst->data, s->target_len) != 0) {
 		rwarn(s, spath->data, "cannot create the parents of %s: %s", dst->data,
 		      strerror(errno));
 		return 0;
@@ -799,6 +837,8 @@ int backup_restore(struct backup_repo *r, const struct backup_snapshot *snap, co
 	for (int i = 0; i < s.nth; i++)
 		pthread_join(s.th[i], NULL);
 	s.nth = 0;
+	for (size_t i = 0; i < s.ndirs; i++)
+		set_meta(&s, s.dirs[i].path, &s.dirs[i].meta, -1);
 	if (rc == 0 && s.rc) {
 		rc = s.rc;
 		ward_err_set(err, "%s", s.err.msg);
@@ -818,6 +858,9 @@ out:
 	for (size_t i = 0; i < s.nlinks; i++)
 		free(s.links[i].path);
 	free(s.links);
+	for (size_t i = 0; i < s.ndirs; i++)
+		free(s.dirs[i].path);
+	free(s.dirs);
 	for (size_t i = 0; i < s.same_n; i++) {
 		free(s.same[i].content);
 		free(s.same[i].path);
@@ -827,7 +870,8 @@ out:
 	while (s.head) {
 		struct rjob *j = s.head;
 		s.head = j->next;
-		close(j->fd);
+		if (j->fd >= 0)
+			close(j->fd);
 		job_free(j);
 	}
 	pthread_mutex_destroy(&s.mu);

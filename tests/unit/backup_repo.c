@@ -222,6 +222,45 @@ static void backup_restore_round_trip_is_byte_equal(void **state) {
 	backup_close(r);
 }
 
+/* Restoring over what is already in the target replaces it: a symlink or a second hard
+ * link where a file goes is unlinked, never written through, and a stale file is replaced. */
+static void restore_over_existing_entries_never_writes_through_links(void **state) {
+	struct backup_repo *r;
+	struct backup_snapshot *s = NULL;
+	struct backup_restore_result res;
+	struct backup_restore_opts ro = {.warn = print_warning};
+	const char *paths[] = {src};
+	struct ward_err err;
+	char a[256];
+	FILE *f;
+
+	fresh();
+	r = open_repo();
+	ward_err_clear(&err);
+	if (backup_run_paths(r, paths, 1, NULL, &s, &err) != 0)
+		fail_msg("backup: %s", err.msg);
+	sh("mkdir -p '%s/data/sub' && echo keep > '%s/outside1' && echo keep > '%s/outside2' && "
+	   "ln -s '%s/outside1' '%s/data/small.txt' && ln '%s/outside2' '%s/data/sub/big.bin' && "
+	   "echo stale > '%s/data/empty'",
+	   dst, tmp, tmp, tmp, dst, tmp, dst, dst);
+	if (backup_restore(r, s, dst, &ro, &res, &err) != 0)
+		fail_msg("restore: %s", err.msg);
+	assert_int_equal(res.errors, 0);
+	snprintf(a, sizeof(a), "%s/data", dst);
+	compare_trees(src, a);
+	for (int i = 1; i <= 2; i++) {
+		char line[16] = "";
+		snprintf(a, sizeof(a), "%s/outside%d", tmp, i);
+		f = fopen(a, "r");
+		assert_non_null(f);
+		assert_non_null(fgets(line, sizeof(line), f));
+		fclose(f);
+		assert_string_equal(line, "keep\n");
+	}
+	backup_snapshot_free(s);
+	backup_close(r);
+}
+
 /* Copies of a file are restored from the first one restored (when it is finished) or
  * decoded: either way byte-equal, each with its own mode and times. Without verify, which
  * turns the copying off. */
@@ -653,6 +692,7 @@ int main(void) {
 	        cmocka_unit_test(keys_add_list_remove_but_never_the_last),
 	        cmocka_unit_test(backup_restore_round_trip_is_byte_equal),
 	        cmocka_unit_test(restore_of_copies_is_byte_equal_with_their_own_metadata),
+	        cmocka_unit_test(restore_over_existing_entries_never_writes_through_links),
 	        cmocka_unit_test(second_run_reuses_unchanged_files_without_reading),
 	        cmocka_unit_test(stream_backup_restores_the_bytes),
 	        cmocka_unit_test(unreadable_file_makes_a_partial_snapshot),
