@@ -68,6 +68,10 @@ struct backup_backend {
 	/* Removes temporary files left by writers that died (kill -9 mid-write); returns how
 	 * many. Only called under an exclusive lock, when no one else writes. May be NULL. */
 	int (*sweep)(struct backup_backend *be);
+	/* Says that len bytes at off will be read soon, so the backend can start fetching them
+	 * (a hint: nothing is reported). May be NULL. */
+	void (*prefetch)(struct backup_backend *be, enum backup_ftype t, const char *name,
+	                 uint64_t off, size_t len);
 	void (*free)(struct backup_backend *be);
 	char *location; /* for messages ("/srv/backup"); owned */
 };

@@ -195,6 +195,8 @@ int backup_data_ready(struct backup_repo *r, uint64_t *ready, struct ward_err *e
 int backup_data_wait(struct backup_repo *r, uint64_t *ready, struct ward_err *err);
 const uint8_t *backup_data_id(struct backup_repo *r, uint64_t ticket);
 void backup_data_release(struct backup_repo *r, uint64_t upto);
+/* Tells the backend that the blobs will be read soon (a hint; unknown ids are skipped). */
+void backup_prefetch(struct backup_repo *r, const uint8_t (*ids)[BACKUP_ID_LEN], size_t n);
 /* r->data_added and r->data_added_blobs, read under the writers' lock. */
 void backup_data_added(struct backup_repo *r, uint64_t *bytes, uint64_t *blobs);
 /* Waits for the writer threads, writes the open packs and their index files, and merges

@@ -892,6 +892,35 @@ int backup_reader_get(struct backup_repo *r, struct backup_reader *rd,
 }
 
 /* ---- trees ---- */
+void backup_prefetch(struct backup_repo *r, const uint8_t (*ids)[BACKUP_ID_LEN], size_t n) {
+	char pack[BACKUP_HEX_LEN];
+	uint32_t cur = UINT32_MAX;
+	uint64_t off = 0, end = 0;
+
+	if (!r->be->prefetch)
+		return;
+	/* A file's chunks mostly sit one after the other in one pack: one hint per run. */
+	for (size_t i = 0; i <= n; i++) {
+		const struct bindex_ent *e = i < n ? bindex_get(&r->idx, ids[i]) : NULL;
+		if (i < n && !e)
+			continue;
+		if (e && e->pack == cur && e->offset >= off && e->offset <= end + (1u << 20)) {
+			if (e->offset + e->length > end)
+				end = e->offset + e->length;
+			continue;
+		}
+		if (cur != UINT32_MAX) {
+			ward_hex(r->idx.packs[cur], BACKUP_ID_LEN, pack);
+			r->be->prefetch(r->be, BACKUP_FT_DATA, pack, off, (size_t)(end - off));
+		}
+		if (e) {
+			cur = e->pack;
+			off = e->offset;
+			end = e->offset + e->length;
+		}
+	}
+}
+
 int backup_load_tree(struct backup_repo *r, const uint8_t id[BACKUP_ID_LEN], struct backup_tree *t,
                      struct ward_err *err) {
 	struct buf b = BUF_INIT;

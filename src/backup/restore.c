@@ -564,6 +564,7 @@ static int restore_file(struct rst *s, const char *dst, const char *spath,
                         const struct backup_node *n, struct ward_err *err) {
 	struct rjob *j;
 	int fd = -1, rc = 0;
+	bool prefetch;
 
 	if (n->nlink > 1) {
 		for (size_t i = 0; i < s->nlinks; i++)
@@ -617,6 +618,7 @@ static int restore_file(struct rst *s, const char *dst, const char *spath,
 		j->n.content = ward_xmalloc(n->ncontent * BACKUP_ID_LEN);
 		memcpy(j->n.content, n->content, n->ncontent * BACKUP_ID_LEN);
 	}
+	prefetch = !j->copy_from && n->ncontent; /* j is the workers' once queued */
 	pthread_mutex_lock(&s->mu);
 	while (s->queued >= RESTORE_QUEUE && !s->rc)
 		pthread_cond_wait(&s->cv_space, &s->mu);
@@ -636,6 +638,9 @@ static int restore_file(struct rst *s, const char *dst, const char *spath,
 		pthread_cond_signal(&s->cv_work);
 	}
 	pthread_mutex_unlock(&s->mu);
+	/* The workers are up to RESTORE_QUEUE files behind: start reading what they need. */
+	if (rc == 0 && prefetch)
+		backup_prefetch(s->r, n->content, n->ncontent);
 	return rc;
 }
 
