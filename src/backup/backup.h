@@ -87,6 +87,9 @@ struct backup_init_opts {
 	                       * when zstd_level is also defaulted, else zstd_level */
 	uint64_t kdf_ops;                       /* Argon2id opslimit; 0: 3 */
 	size_t kdf_mem;                         /* Argon2id memlimit in bytes; 0: 64 MiB */
+	/* Borrowed names, as in the config (docs/backup-format.md); NULL: the defaults. */
+	const char *cipher;  /* "xaes-256-gcm" (NULL) or "xchacha20-poly1305" */
+	const char *id_hash; /* "hmac-sha256" (NULL) or "blake2b-256-keyed" */
 };
 /* Creates a repository at path (an absent or empty directory) with one key sealed under the
  * passphrase. opts may be NULL. 0 or negative rc (BACKUP_ERR_EXISTS when one is there). */

@@ -47,14 +47,46 @@ void backup_chunker_init(struct backup_chunker *c, size_t min, size_t avg, size_
 size_t backup_chunker_cut(const struct backup_chunker *c, const uint8_t *p, size_t n);
 
 /* ---- crypto (crypto.c) ---- */
-/* out = nonce || XChaCha20-Poly1305(key, nonce, p, ad). Appends to out. */
-void backup_seal(const uint8_t key[BACKUP_KEY_LEN], const void *p, size_t n, const void *ad,
+/* A repository's choices (config "cipher" and "id_hash"); 0 is what a config without the
+ * field means. */
+enum backup_cipher { BACKUP_CIPHER_XCHACHA20_POLY1305 = 0, BACKUP_CIPHER_XAES_256_GCM = 1 };
+enum backup_id_hash { BACKUP_ID_BLAKE2B_KEYED = 0, BACKUP_ID_HMAC_SHA256 = 1 };
+/* The config spelling ("xchacha20-poly1305", "xaes-256-gcm"; "blake2b-256-keyed",
+ * "hmac-sha256"), and back: 0 or -1 for a name this ward does not know. */
+const char *backup_cipher_name(enum backup_cipher c);
+const char *backup_id_hash_name(enum backup_id_hash h);
+int backup_cipher_parse(const char *s, enum backup_cipher *out);
+int backup_id_hash_parse(const char *s, enum backup_id_hash *out);
+#define BACKUP_CIPHER_NAMES  "xchacha20-poly1305, xaes-256-gcm"
+#define BACKUP_ID_HASH_NAMES "blake2b-256-keyed, hmac-sha256"
+
+/* A sealing key with its cipher; read-only once set, so threads share it. */
+struct backup_seal_key {
+	uint8_t key[BACKUP_KEY_LEN];
+	uint8_t k1[16]; /* XAES-256-GCM: the CMAC subkey K1 of key, precomputed */
+	enum backup_cipher cipher;
+};
+/* An id key with its hash. */
+struct backup_id_key {
+	uint8_t key[BACKUP_KEY_LEN];
+	enum backup_id_hash hash;
+};
+void backup_seal_key_set(struct backup_seal_key *k, const uint8_t key[BACKUP_KEY_LEN],
+                         enum backup_cipher cipher);
+void backup_id_key_set(struct backup_id_key *k, const uint8_t key[BACKUP_KEY_LEN],
+                       enum backup_id_hash hash);
+/* out = nonce(24, random) || ciphertext || tag(16) of p under k with ad. Appends to out. */
+void backup_seal(const struct backup_seal_key *k, const void *p, size_t n, const void *ad,
                  size_t adlen, struct buf *out);
+/* As backup_seal with the caller's nonce: for test vectors only (a nonce must never repeat
+ * under one key). */
+void backup_seal_nonce(const struct backup_seal_key *k, const uint8_t nonce[BACKUP_NONCE_LEN],
+                       const void *p, size_t n, const void *ad, size_t adlen, struct buf *out);
 /* Opens a sealed message; appends the plaintext to out. 0 or -1 (forged / truncated). */
-int backup_open_sealed(const uint8_t key[BACKUP_KEY_LEN], const void *c, size_t n, const void *ad,
+int backup_open_sealed(const struct backup_seal_key *k, const void *c, size_t n, const void *ad,
                        size_t adlen, struct buf *out);
-/* Chunk/tree id: BLAKE2b-256 keyed with the id key. */
-void backup_blob_id(const uint8_t idkey[BACKUP_KEY_LEN], const void *p, size_t n,
+/* Chunk/tree id: the keyed hash of p (BLAKE2b-256 keyed, or HMAC-SHA256). */
+void backup_blob_id(const struct backup_id_key *k, const void *p, size_t n,
                     uint8_t out[BACKUP_ID_LEN]);
 /* Derives the encryption and id keys from a master key. */
 void backup_derive_keys(const uint8_t master[BACKUP_KEY_LEN], uint8_t enc[BACKUP_KEY_LEN],
@@ -150,8 +182,10 @@ struct backup_repo {
 	char id[BACKUP_HEX_LEN];
 	char key_id[BACKUP_HEX_LEN];
 	uint8_t master[BACKUP_KEY_LEN]; /* kept to seal it under new passphrases; zeroed on close */
-	uint8_t enc_key[BACKUP_KEY_LEN];
-	uint8_t id_key[BACKUP_KEY_LEN];
+	struct backup_seal_key enc_key; /* with the config's cipher */
+	struct backup_id_key id_key;    /* with the config's id_hash */
+	enum backup_cipher cipher;      /* config "cipher" */
+	enum backup_id_hash id_hash;    /* config "id_hash" */
 	size_t chunk_min, chunk_avg, chunk_max;
 	int zstd_level;
 	int zstd_large_level; /* chunks of at least chunk_min; the config's large_level */

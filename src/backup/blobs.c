@@ -177,7 +177,7 @@ static int write_pack(struct backup_repo *r, struct backup_packer *pk, struct bd
 
 	backup_pack_header_encode(pk->e, pk->n, &hdr);
 	before = pk->data.len;
-	backup_seal(r->enc_key, hdr.data, hdr.len, PACK_HEADER_AD, strlen(PACK_HEADER_AD),
+	backup_seal(&r->enc_key, hdr.data, hdr.len, PACK_HEADER_AD, strlen(PACK_HEADER_AD),
 	            &pk->data);
 	hlen = (uint32_t)(pk->data.len - before);
 	for (int i = 0; i < 4; i++)
@@ -446,7 +446,7 @@ static void *writer_main(void *arg) {
 
 		if (j->hash) {
 			bool fresh;
-			backup_blob_id(r->id_key, j->data, j->n, j->id);
+			backup_blob_id(&r->id_key, j->data, j->n, j->id);
 			pthread_mutex_lock(&w->mu);
 			memcpy(w->ids[j->ticket - w->ids_base], j->id, BACKUP_ID_LEN);
 			/* r->idx does not change while writers run; pending is ours. */
@@ -478,7 +478,7 @@ static void *writer_main(void *arg) {
 			}
 		}
 		buf_reset(&sealed);
-		backup_seal(r->enc_key, plain, plen, j->id, BACKUP_ID_LEN, &sealed);
+		backup_seal(&r->enc_key, plain, plen, j->id, BACKUP_ID_LEN, &sealed);
 
 		pthread_mutex_lock(&w->mu);
 		wp = pack_reserve(w, j, flags, sealed.len, &off);
@@ -805,7 +805,7 @@ static int decode_with(struct backup_repo *r, void **zd, struct buf *tmp,
 	if (flags & BLOB_F_ZSTD) {
 		size_t z;
 		buf_reset(tmp);
-		if (backup_open_sealed(r->enc_key, sealed, n, id, BACKUP_ID_LEN, tmp))
+		if (backup_open_sealed(&r->enc_key, sealed, n, id, BACKUP_ID_LEN, tmp))
 			goto forged;
 		if (!*zd)
 			*zd = ZSTD_createDCtx();
@@ -818,10 +818,10 @@ static int decode_with(struct backup_repo *r, void **zd, struct buf *tmp,
 		out->len = z;
 		out->data[z] = '\0';
 	} else {
-		if (backup_open_sealed(r->enc_key, sealed, n, id, BACKUP_ID_LEN, out))
+		if (backup_open_sealed(&r->enc_key, sealed, n, id, BACKUP_ID_LEN, out))
 			goto forged;
 	}
-	backup_blob_id(r->id_key, out->data, out->len, check);
+	backup_blob_id(&r->id_key, out->data, out->len, check);
 	if (memcmp(check, id, BACKUP_ID_LEN) != 0) {
 		ward_err_set(err, "blob %s does not hash to its id: damaged", hex);
 		return BACKUP_ERR_CORRUPT;
@@ -937,7 +937,7 @@ int backup_save_tree(struct backup_repo *r, const struct backup_tree *t,
 	bool added;
 	int rc;
 	backup_tree_encode(t, &b);
-	backup_blob_id(r->id_key, b.data, b.len, id_out);
+	backup_blob_id(&r->id_key, b.data, b.len, id_out);
 	rc = backup_put_blob(r, BLOB_TREE, b.data, b.len, id_out, &added, err);
 	buf_free(&b);
 	return rc;

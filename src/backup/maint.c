@@ -563,7 +563,7 @@ static void read_pack(struct chk *c, size_t pi, const struct pack_use *pu, struc
 		struct backup_pack_entry *e = NULL;
 		size_t ne = 0;
 		buf_reset(plain);
-		if (backup_open_sealed(c->r->enc_key, data->data + data->len - 4 - hlen, hlen, ad,
+		if (backup_open_sealed(&c->r->enc_key, data->data + data->len - 4 - hlen, hlen, ad,
 		                       strlen(ad), plain) != 0 ||
 		    backup_pack_header_decode((const uint8_t *)plain->data, plain->len,
 		                              data->len - 4 - hlen, &e, &ne, &e2) != 0)

@@ -1,7 +1,7 @@
 /* repo.c: the repository: init and open (config + keys sealed under Argon2id), key
  * management, locks, sealed files named by their hash, the in-memory index and the blob
- * store (zstd, then XChaCha20-Poly1305 with the blob id as associated data, gathered in
- * packs; each pack is followed by an index file for it, so a crash loses at most the pack
+ * store (zstd, then sealed with the config's cipher and the blob id as associated data,
+ * gathered in packs; each pack is followed by an index file for it, so a crash loses at most the pack
  * being written). Invariant: an index entry is written only after its pack is durable, and a
  * snapshot only after the index entries of all its blobs; so a snapshot never refers to a
  * blob that is not stored. Callers: archive.c, restore.c, maint.c and the CLI (through
@@ -131,7 +131,7 @@ int backup_write_sealed(struct backup_repo *r, enum backup_ftype t, const struct
                         char name_out[BACKUP_HEX_LEN], struct ward_err *err) {
 	struct buf c = BUF_INIT;
 	int rc;
-	backup_seal(r->enc_key, plain->data, plain->len, ftype_ad[t], strlen(ftype_ad[t]), &c);
+	backup_seal(&r->enc_key, plain->data, plain->len, ftype_ad[t], strlen(ftype_ad[t]), &c);
 	backup_content_name(c.data, c.len, name_out);
 	rc = r->be->write(r->be, t, name_out, c.data, c.len, err);
 	buf_free(&c);
@@ -148,7 +148,7 @@ int backup_read_sealed(struct backup_repo *r, enum backup_ftype t, const char *n
 	backup_content_name(c.data, c.len, h);
 	buf_reset(out);
 	if (strcmp(h, name) != 0 ||
-	    backup_open_sealed(r->enc_key, c.data, c.len, ftype_ad[t], strlen(ftype_ad[t]), out)) {
+	    backup_open_sealed(&r->enc_key, c.data, c.len, ftype_ad[t], strlen(ftype_ad[t]), out)) {
 		ward_err_set(err,
 		             "%s/%s is damaged: its content does not match its name or fails "
 		             "authentication",
@@ -165,7 +165,7 @@ static int parse_config(struct backup_repo *r, const char *txt, size_t n, struct
 	json_error_t je;
 	json_t *o = json_loadb(txt, n, 0, &je);
 	json_int_t ver, mn, av, mx, lvl, large = 0;
-	const char *id;
+	const char *id, *cipher_s, *id_hash_s;
 	int rc = BACKUP_ERR_CORRUPT;
 
 	if (!o || json_unpack_ex(o, &je, 0, "{s:I, s:s, s:{s:I, s:I, s:I}, s?{s?I}}", "version",
@@ -177,6 +177,15 @@ static int parse_config(struct backup_repo *r, const char *txt, size_t n, struct
 	}
 	lvl = DEF_ZSTD_LEVEL;
 	json_unpack(o, "{s?{s?I, s?I}}", "compression", "level", &lvl, "large_level", &large);
+	/* Written before these fields were read: what every ward used then. */
+	cipher_s = backup_cipher_name(BACKUP_CIPHER_XCHACHA20_POLY1305);
+	id_hash_s = backup_id_hash_name(BACKUP_ID_BLAKE2B_KEYED);
+	if (json_unpack_ex(o, &je, 0, "{s?s, s?s}", "cipher", &cipher_s, "id_hash", &id_hash_s) !=
+	    0) {
+		ward_err_set(err, "%s/config: cipher and id_hash must be strings: %s",
+		             r->be->location, je.text);
+		goto out;
+	}
 	if (large == 0) /* written before large_level existed: one level for every blob */
 		large = lvl;
 	if (ver != BACKUP_FORMAT_VERSION) {
@@ -189,6 +198,20 @@ static int parse_config(struct backup_repo *r, const char *txt, size_t n, struct
 	if (strlen(id) != 2 * BACKUP_ID_LEN || mn < BACKUP_CDC_MIN_LIMIT || av <= mn || mx <= av ||
 	    mx > BACKUP_CDC_MAX_LIMIT || lvl < 1 || lvl > 19 || large < 1 || large > 19) {
 		ward_err_set(err, "%s/config: bad id or chunker sizes", r->be->location);
+		goto out;
+	}
+	if (backup_cipher_parse(cipher_s, &r->cipher) != 0) {
+		ward_err_set(err,
+		             "%s/config: the repository uses cipher \"%s\", which this ward does "
+		             "not support (it supports %s)",
+		             r->be->location, cipher_s, BACKUP_CIPHER_NAMES);
+		goto out;
+	}
+	if (backup_id_hash_parse(id_hash_s, &r->id_hash) != 0) {
+		ward_err_set(err,
+		             "%s/config: the repository uses id_hash \"%s\", which this ward does "
+		             "not support (it supports %s)",
+		             r->be->location, id_hash_s, BACKUP_ID_HASH_NAMES);
 		goto out;
 	}
 	snprintf(r->id, sizeof(r->id), "%s", id);
@@ -220,6 +243,7 @@ static int write_key(struct backup_backend *be, const char *repo_id, const uint8
                      const char *pass, size_t passlen, uint64_t ops, size_t mem,
                      char id_out[BACKUP_HEX_LEN], struct ward_err *err) {
 	uint8_t salt[crypto_pwhash_SALTBYTES], pk[BACKUP_KEY_LEN];
+	struct backup_seal_key sk;
 	char salt_hex[2 * sizeof(salt) + 1], host[256], user[64], when[32], *txt = NULL,
 	                                                                    *sealed_hex;
 	struct buf sealed = BUF_INIT;
@@ -231,8 +255,12 @@ static int write_key(struct backup_backend *be, const char *repo_id, const uint8
 	rc = derive_pass_key(pass, passlen, salt, ops, mem, pk, err);
 	if (rc)
 		return rc;
-	backup_seal(pk, master, BACKUP_KEY_LEN, repo_id, strlen(repo_id), &sealed);
+	/* Key files are XChaCha20-Poly1305 whatever the repository's cipher: they are read
+	 * before anything else, are tiny, and stay readable by every ward. */
+	backup_seal_key_set(&sk, pk, BACKUP_CIPHER_XCHACHA20_POLY1305);
+	backup_seal(&sk, master, BACKUP_KEY_LEN, repo_id, strlen(repo_id), &sealed);
 	sodium_memzero(pk, sizeof(pk));
+	sodium_memzero(&sk, sizeof(sk));
 	sealed_hex = ward_xmalloc(2 * sealed.len + 1);
 	ward_hex((const uint8_t *)sealed.data, sealed.len, sealed_hex);
 	ward_hex(salt, sizeof(salt), salt_hex);
@@ -256,6 +284,8 @@ static int write_key(struct backup_backend *be, const char *repo_id, const uint8
 int backup_init_backend(struct backup_backend *be, const char *pass, size_t passlen,
                         const struct backup_init_opts *opts, struct ward_err *err) {
 	struct backup_init_opts o = {0};
+	enum backup_cipher cipher;
+	enum backup_id_hash id_hash;
 	uint8_t master[BACKUP_KEY_LEN], rid[BACKUP_ID_LEN];
 	char id[BACKUP_HEX_LEN], key_id[BACKUP_HEX_LEN], *txt;
 	json_t *cfg;
@@ -288,6 +318,20 @@ int backup_init_backend(struct backup_backend *be, const char *pass, size_t pass
 		             BACKUP_CDC_MIN_LIMIT, BACKUP_CDC_MAX_LIMIT);
 		return BACKUP_ERR_USAGE;
 	}
+	if (!o.cipher)
+		o.cipher = backup_cipher_name(BACKUP_CIPHER_XAES_256_GCM);
+	if (!o.id_hash)
+		o.id_hash = backup_id_hash_name(BACKUP_ID_HMAC_SHA256);
+	if (backup_cipher_parse(o.cipher, &cipher) != 0) {
+		ward_err_set(err, "unknown cipher \"%s\" (this ward supports %s)", o.cipher,
+		             BACKUP_CIPHER_NAMES);
+		return BACKUP_ERR_USAGE;
+	}
+	if (backup_id_hash_parse(o.id_hash, &id_hash) != 0) {
+		ward_err_set(err, "unknown id hash \"%s\" (this ward supports %s)", o.id_hash,
+		             BACKUP_ID_HASH_NAMES);
+		return BACKUP_ERR_USAGE;
+	}
 	if (passlen == 0) {
 		ward_err_set(err, "the passphrase is empty: give one with at least one character");
 		return BACKUP_ERR_USAGE;
@@ -310,8 +354,8 @@ int backup_init_backend(struct backup_backend *be, const char *pass, size_t pass
 	                (json_int_t)o.chunk_min, "avg", (json_int_t)o.chunk_avg, "max",
 	                (json_int_t)o.chunk_max, "algorithm", "fastcdc-gear64", "compression",
 	                "algorithm", "zstd", "level", o.zstd_level, "large_level",
-	                o.zstd_large_level, "encrypted", 1, "cipher",
-	                "xchacha20-poly1305", "id_hash", "blake2b-256-keyed");
+	                o.zstd_large_level, "encrypted", 1, "cipher", backup_cipher_name(cipher),
+	                "id_hash", backup_id_hash_name(id_hash));
 	txt = json_dumps(cfg, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(cfg);
 	/* The config last: a directory without it is not a repository yet. */
@@ -337,6 +381,7 @@ static int try_key(struct backup_repo *r, const char *name, const char *pass, si
 	const char *salt_hex, *sealed_hex;
 	json_int_t ops, mem;
 	uint8_t salt[crypto_pwhash_SALTBYTES], pk[BACKUP_KEY_LEN], *sealed = NULL;
+	struct backup_seal_key sk;
 	size_t slen;
 	int rc = r->be->read(r->be, BACKUP_FT_KEY, name, 0, 0, &txt, err);
 
@@ -362,7 +407,8 @@ static int try_key(struct backup_repo *r, const char *name, const char *pass, si
 	rc = derive_pass_key(pass, passlen, salt, (uint64_t)ops, (size_t)mem, pk, err);
 	if (rc)
 		goto out;
-	if (backup_open_sealed(pk, sealed, slen, r->id, strlen(r->id), &plain) != 0 ||
+	backup_seal_key_set(&sk, pk, BACKUP_CIPHER_XCHACHA20_POLY1305); /* see write_key */
+	if (backup_open_sealed(&sk, sealed, slen, r->id, strlen(r->id), &plain) != 0 ||
 	    plain.len != BACKUP_KEY_LEN) {
 		rc = BACKUP_ERR_PASSPHRASE;
 		goto out;
@@ -371,6 +417,7 @@ static int try_key(struct backup_repo *r, const char *name, const char *pass, si
 	rc = 0;
 out:
 	sodium_memzero(pk, sizeof(pk));
+	sodium_memzero(&sk, sizeof(sk));
 	if (plain.data)
 		sodium_memzero(plain.data, plain.cap);
 	buf_free(&plain);
@@ -428,7 +475,14 @@ int backup_open_backend(struct backup_backend *be, const char *pass, size_t pass
 		             nkeys, be->location);
 		goto fail;
 	}
-	backup_derive_keys(master, r->enc_key, r->id_key);
+	{
+		uint8_t enc[BACKUP_KEY_LEN], idk[BACKUP_KEY_LEN];
+		backup_derive_keys(master, enc, idk);
+		backup_seal_key_set(&r->enc_key, enc, r->cipher);
+		backup_id_key_set(&r->id_key, idk, r->id_hash);
+		sodium_memzero(enc, sizeof(enc));
+		sodium_memzero(idk, sizeof(idk));
+	}
 	memcpy(r->master, master, sizeof(master));
 	sodium_memzero(master, sizeof(master));
 	backup_names_free(keys, nkeys);
@@ -452,8 +506,8 @@ void backup_close(struct backup_repo *r) {
 		return;
 	backup_unlock(r);
 	sodium_memzero(r->master, sizeof(r->master));
-	sodium_memzero(r->enc_key, sizeof(r->enc_key));
-	sodium_memzero(r->id_key, sizeof(r->id_key));
+	sodium_memzero(&r->enc_key, sizeof(r->enc_key));
+	sodium_memzero(&r->id_key, sizeof(r->id_key));
 	bindex_free(&r->idx);
 	backup_writer_free(r);
 	idset_free(&r->pending);

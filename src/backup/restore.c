@@ -475,7 +475,7 @@ static int write_content(struct rst *s, struct backup_reader *rd, struct buf *bl
 				rwarn(s, j->spath, "verification failed: %s is short", j->dst);
 				break;
 			}
-			backup_blob_id(s->r->id_key, blob->data, e->raw_len, id);
+			backup_blob_id(&s->r->id_key, blob->data, e->raw_len, id);
 			if (memcmp(id, n->content[i], BACKUP_ID_LEN) != 0) {
 				rwarn(s, j->spath, "verification failed: %s differs", j->dst);
 				break;

@@ -13,47 +13,76 @@
 
 #include "backup/backup_internal.h"
 
-static void seal_round_trips_and_detects_tampering(void **state) {
-	uint8_t key[BACKUP_KEY_LEN], other[BACKUP_KEY_LEN];
+static void seal_round_trips_and_detects_tampering_with(enum backup_cipher cipher) {
+	uint8_t raw[BACKUP_KEY_LEN], raw2[BACKUP_KEY_LEN];
+	struct backup_seal_key key, other, other_cipher;
 	struct buf c = BUF_INIT, p = BUF_INIT;
 	const char *msg = "the quick brown fox";
 
 	assert_int_equal(ward_crypto_init(), 0);
-	ward_random_bytes(key, sizeof(key));
-	ward_random_bytes(other, sizeof(other));
-	backup_seal(key, msg, strlen(msg), "ad", 2, &c);
+	ward_random_bytes(raw, sizeof(raw));
+	ward_random_bytes(raw2, sizeof(raw2));
+	backup_seal_key_set(&key, raw, cipher);
+	backup_seal_key_set(&other, raw2, cipher);
+	backup_seal_key_set(&other_cipher, raw, cipher == BACKUP_CIPHER_XAES_256_GCM
+	                                                ? BACKUP_CIPHER_XCHACHA20_POLY1305
+	                                                : BACKUP_CIPHER_XAES_256_GCM);
+	backup_seal(&key, msg, strlen(msg), "ad", 2, &c);
 	assert_int_equal(c.len, strlen(msg) + BACKUP_SEAL_OVERHEAD);
-	assert_int_equal(backup_open_sealed(key, c.data, c.len, "ad", 2, &p), 0);
+	assert_int_equal(backup_open_sealed(&key, c.data, c.len, "ad", 2, &p), 0);
 	assert_int_equal(p.len, strlen(msg));
 	assert_memory_equal(p.data, msg, p.len);
 	/* Every single flipped byte is detected. */
 	for (size_t i = 0; i < c.len; i++) {
 		c.data[i] ^= 0x01;
 		buf_reset(&p);
-		assert_int_not_equal(backup_open_sealed(key, c.data, c.len, "ad", 2, &p), 0);
+		assert_int_not_equal(backup_open_sealed(&key, c.data, c.len, "ad", 2, &p), 0);
+		assert_int_equal(p.len, 0);
 		c.data[i] ^= 0x01;
 	}
-	assert_int_not_equal(backup_open_sealed(other, c.data, c.len, "ad", 2, &p), 0);
-	assert_int_not_equal(backup_open_sealed(key, c.data, c.len, "xx", 2, &p), 0);
-	assert_int_not_equal(backup_open_sealed(key, c.data, 10, "ad", 2, &p), 0);
+	assert_int_not_equal(backup_open_sealed(&other, c.data, c.len, "ad", 2, &p), 0);
+	assert_int_not_equal(backup_open_sealed(&other_cipher, c.data, c.len, "ad", 2, &p), 0);
+	assert_int_not_equal(backup_open_sealed(&key, c.data, c.len, "xx", 2, &p), 0);
+	assert_int_not_equal(backup_open_sealed(&key, c.data, 10, "ad", 2, &p), 0);
 	/* Two seals of the same text differ (fresh nonces). */
 	{
 		struct buf c2 = BUF_INIT;
-		backup_seal(key, msg, strlen(msg), "ad", 2, &c2);
+		backup_seal(&key, msg, strlen(msg), "ad", 2, &c2);
 		assert_memory_not_equal(c.data, c2.data, c.len);
 		buf_free(&c2);
 	}
+	/* The empty message seals to the overhead alone and opens to nothing. */
+	buf_reset(&c);
+	buf_reset(&p);
+	backup_seal(&key, "", 0, NULL, 0, &c);
+	assert_int_equal(c.len, BACKUP_SEAL_OVERHEAD);
+	assert_int_equal(backup_open_sealed(&key, c.data, c.len, NULL, 0, &p), 0);
+	assert_int_equal(p.len, 0);
 	buf_free(&c);
 	buf_free(&p);
 }
 
+static void seal_round_trips_and_detects_tampering(void **state) {
+	seal_round_trips_and_detects_tampering_with(BACKUP_CIPHER_XCHACHA20_POLY1305);
+	seal_round_trips_and_detects_tampering_with(BACKUP_CIPHER_XAES_256_GCM);
+}
+
 static void blob_ids_are_keyed(void **state) {
-	uint8_t k1[BACKUP_KEY_LEN] = {1}, k2[BACKUP_KEY_LEN] = {2}, a[32], b[32], c[32];
-	backup_blob_id(k1, "data", 4, a);
-	backup_blob_id(k1, "data", 4, b);
-	backup_blob_id(k2, "data", 4, c);
-	assert_memory_equal(a, b, 32);
-	assert_memory_not_equal(a, c, 32);
+	uint8_t k1[BACKUP_KEY_LEN] = {1}, k2[BACKUP_KEY_LEN] = {2}, a[32], b[32], c[32], d[32];
+	struct backup_id_key i1, i2, i3;
+
+	for (int h = 0; h < 2; h++) {
+		backup_id_key_set(&i1, k1, (enum backup_id_hash)h);
+		backup_id_key_set(&i2, k2, (enum backup_id_hash)h);
+		backup_id_key_set(&i3, k1, (enum backup_id_hash)!h);
+		backup_blob_id(&i1, "data", 4, a);
+		backup_blob_id(&i1, "data", 4, b);
+		backup_blob_id(&i2, "data", 4, c);
+		backup_blob_id(&i3, "data", 4, d);
+		assert_memory_equal(a, b, 32);
+		assert_memory_not_equal(a, c, 32);
+		assert_memory_not_equal(a, d, 32); /* the hash is part of the id */
+	}
 }
 
 static void fill_entries(struct backup_pack_entry *e, size_t n) {

@@ -151,7 +151,7 @@ static void keys_add_list_remove_but_never_the_last(void **state) {
 	/* The new passphrase opens the same repository (same keys: same ids). */
 	assert_int_equal(backup_open(repo, "second", 6, &r2, &err), 0);
 	assert_string_equal(backup_repo_id(r2), backup_repo_id(r));
-	assert_memory_equal(r2->id_key, r->id_key, BACKUP_KEY_LEN);
+	assert_memory_equal(r2->id_key.key, r->id_key.key, BACKUP_KEY_LEN);
 	/* Not the key in use; then the other one; then never the last. */
 	assert_int_equal(backup_key_remove(r, backup_repo_key_id(r), &err), BACKUP_ERR_USAGE);
 	assert_int_equal(backup_key_remove(r2, backup_repo_key_id(r), &err), 0);
@@ -571,7 +571,7 @@ static void interrupted_backup_leaves_a_valid_repository(void **state) {
 	 * pack without its index, as if killed between the two. */
 	assert_int_equal(backup_load_index(r, false, NULL, NULL, &err), 0);
 	memset(junk, 'j', sizeof(junk));
-	backup_blob_id(r->id_key, junk, sizeof(junk), id);
+	backup_blob_id(&r->id_key, junk, sizeof(junk), id);
 	assert_int_equal(backup_put_blob(r, BLOB_DATA, junk, sizeof(junk), id, &added, &err), 0);
 	assert_int_equal(backup_flush(r, &err), 0);
 	assert_int_equal(
