@@ -97,6 +97,9 @@ int backup_init(const char *path, const char *pass, size_t passlen,
                 const struct backup_init_opts *opts, struct ward_err *err);
 int backup_init_backend(struct backup_backend *be, const char *pass, size_t passlen,
                         const struct backup_init_opts *opts, struct ward_err *err);
+/* Checks opts as backup_init will (sizes, cipher and id hash names) without touching
+ * anything: 0 or BACKUP_ERR_USAGE with err. For asking a passphrase only for valid opts. */
+int backup_init_check(const struct backup_init_opts *opts, struct ward_err *err);
 
 struct backup_repo;
 /* Opens a repository: reads the config and finds the key the passphrase opens. Writes

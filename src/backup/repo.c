@@ -281,9 +281,61 @@ static int write_key(struct backup_backend *be, const char *repo_id, const uint8
 	return rc;
 }
 
+/* Fills o's defaults from opts (may be NULL) and checks it: 0 or BACKUP_ERR_USAGE. */
+static int init_opts_resolve(const struct backup_init_opts *opts, struct backup_init_opts *o,
+                             enum backup_cipher *cipher, enum backup_id_hash *id_hash,
+                             struct ward_err *err) {
+	memset(o, 0, sizeof(*o));
+	if (opts)
+		*o = *opts;
+	if (!o->chunk_min)
+		o->chunk_min = BACKUP_DEF_MIN;
+	if (!o->chunk_avg)
+		o->chunk_avg = BACKUP_DEF_AVG;
+	if (!o->chunk_max)
+		o->chunk_max = BACKUP_DEF_MAX;
+	if (!o->zstd_large_level)
+		o->zstd_large_level = o->zstd_level ? o->zstd_level : DEF_ZSTD_LARGE_LEVEL;
+	if (!o->zstd_level)
+		o->zstd_level = DEF_ZSTD_LEVEL;
+	if (!o->kdf_ops)
+		o->kdf_ops = DEF_KDF_OPS;
+	if (!o->kdf_mem)
+		o->kdf_mem = DEF_KDF_MEM;
+	if (o->chunk_min < BACKUP_CDC_MIN_LIMIT || o->chunk_avg <= o->chunk_min ||
+	    o->chunk_max <= o->chunk_avg || o->chunk_max > BACKUP_CDC_MAX_LIMIT) {
+		ward_err_set(err, "chunk sizes must satisfy %u <= min < avg < max <= %u",
+		             BACKUP_CDC_MIN_LIMIT, BACKUP_CDC_MAX_LIMIT);
+		return BACKUP_ERR_USAGE;
+	}
+	/* New repositories: the pair that costs least CPU (docs/backup-format.md, config). */
+	if (!o->cipher)
+		o->cipher = backup_cipher_name(BACKUP_CIPHER_XAES_256_GCM);
+	if (!o->id_hash)
+		o->id_hash = backup_id_hash_name(BACKUP_ID_HMAC_SHA256);
+	if (backup_cipher_parse(o->cipher, cipher) != 0) {
+		ward_err_set(err, "unknown cipher \"%s\" (this ward supports %s)", o->cipher,
+		             BACKUP_CIPHER_NAMES);
+		return BACKUP_ERR_USAGE;
+	}
+	if (backup_id_hash_parse(o->id_hash, id_hash) != 0) {
+		ward_err_set(err, "unknown id hash \"%s\" (this ward supports %s)", o->id_hash,
+		             BACKUP_ID_HASH_NAMES);
+		return BACKUP_ERR_USAGE;
+	}
+	return 0;
+}
+
+int backup_init_check(const struct backup_init_opts *opts, struct ward_err *err) {
+	struct backup_init_opts o;
+	enum backup_cipher cipher;
+	enum backup_id_hash id_hash;
+	return init_opts_resolve(opts, &o, &cipher, &id_hash, err);
+}
+
 int backup_init_backend(struct backup_backend *be, const char *pass, size_t passlen,
                         const struct backup_init_opts *opts, struct ward_err *err) {
-	struct backup_init_opts o = {0};
+	struct backup_init_opts o;
 	enum backup_cipher cipher;
 	enum backup_id_hash id_hash;
 	uint8_t master[BACKUP_KEY_LEN], rid[BACKUP_ID_LEN];
@@ -296,42 +348,8 @@ int backup_init_backend(struct backup_backend *be, const char *pass, size_t pass
 		ward_err_set(err, "libsodium failed to initialise");
 		return BACKUP_ERR_IO;
 	}
-	if (opts)
-		o = *opts;
-	if (!o.chunk_min)
-		o.chunk_min = BACKUP_DEF_MIN;
-	if (!o.chunk_avg)
-		o.chunk_avg = BACKUP_DEF_AVG;
-	if (!o.chunk_max)
-		o.chunk_max = BACKUP_DEF_MAX;
-	if (!o.zstd_large_level)
-		o.zstd_large_level = o.zstd_level ? o.zstd_level : DEF_ZSTD_LARGE_LEVEL;
-	if (!o.zstd_level)
-		o.zstd_level = DEF_ZSTD_LEVEL;
-	if (!o.kdf_ops)
-		o.kdf_ops = DEF_KDF_OPS;
-	if (!o.kdf_mem)
-		o.kdf_mem = DEF_KDF_MEM;
-	if (o.chunk_min < BACKUP_CDC_MIN_LIMIT || o.chunk_avg <= o.chunk_min ||
-	    o.chunk_max <= o.chunk_avg || o.chunk_max > BACKUP_CDC_MAX_LIMIT) {
-		ward_err_set(err, "chunk sizes must satisfy %u <= min < avg < max <= %u",
-		             BACKUP_CDC_MIN_LIMIT, BACKUP_CDC_MAX_LIMIT);
-		return BACKUP_ERR_USAGE;
-	}
-	if (!o.cipher)
-		o.cipher = backup_cipher_name(BACKUP_CIPHER_XAES_256_GCM);
-	if (!o.id_hash)
-		o.id_hash = backup_id_hash_name(BACKUP_ID_HMAC_SHA256);
-	if (backup_cipher_parse(o.cipher, &cipher) != 0) {
-		ward_err_set(err, "unknown cipher \"%s\" (this ward supports %s)", o.cipher,
-		             BACKUP_CIPHER_NAMES);
-		return BACKUP_ERR_USAGE;
-	}
-	if (backup_id_hash_parse(o.id_hash, &id_hash) != 0) {
-		ward_err_set(err, "unknown id hash \"%s\" (this ward supports %s)", o.id_hash,
-		             BACKUP_ID_HASH_NAMES);
-		return BACKUP_ERR_USAGE;
-	}
+	if ((rc = init_opts_resolve(opts, &o, &cipher, &id_hash, err)) != 0)
+		return rc;
 	if (passlen == 0) {
 		ward_err_set(err, "the passphrase is empty: give one with at least one character");
 		return BACKUP_ERR_USAGE;

@@ -319,15 +319,19 @@ static const char init_usage[] =
         "\n"
         "Options:\n" REPO_OPTS
         "  --chunk-avg SIZE      average chunk size (default 1MiB; min is half, max 8x)\n"
+        "  --cipher NAME         xaes-256-gcm (default) or xchacha20-poly1305\n"
+        "  --id-hash NAME        chunk ids: hmac-sha256 (default) or blake2b-256-keyed\n"
         "  --json                print the repository id as JSON\n"
         "  -h, --help            show this help\n" BK_NOTE;
 
 static int bk_init(struct cli *cli, const struct cli_verb *v, int argc, char **argv) {
-	const char *repo = NULL, *pf = NULL, *avg_s = NULL;
+	const char *repo = NULL, *pf = NULL, *avg_s = NULL, *cipher = NULL, *id_hash = NULL;
 	bool json = false;
 	const struct cli_opt opts[] = {{"repo", 0, &repo, NULL},
 	                               {"password-file", 0, &pf, NULL},
 	                               {"chunk-avg", 0, &avg_s, NULL},
+	                               {"cipher", 0, &cipher, NULL},
+	                               {"id-hash", 0, &id_hash, NULL},
 	                               {"json", 0, NULL, &json},
 	                               {NULL, 0, NULL, NULL}};
 	struct backup_init_opts io = {0};
@@ -354,6 +358,10 @@ static int bk_init(struct cli *cli, const struct cli_verb *v, int argc, char **a
 		io.chunk_min = (size_t)avg / 2;
 		io.chunk_max = (size_t)avg * 8;
 	}
+	io.cipher = cipher;
+	io.id_hash = id_hash;
+	if (backup_init_check(&io, &err) != 0)
+		return cli_usage_error(argv[0], "%s", err.msg);
 	rc = get_pass(argv[0], pf, "WARD_BACKUP_PASSWORD", "new repository passphrase", true, pass);
 	if (rc)
 		return rc;

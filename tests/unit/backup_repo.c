@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "backup/backup_internal.h"
 
@@ -501,6 +502,149 @@ static void check_names_the_files_of_a_flipped_byte_and_restore_saves_the_rest(v
 	backup_close(r);
 }
 
+/* Rewrites the config with edit applied (the config is plain JSON, not named by a hash). */
+static void edit_config(void (*edit)(json_t *o)) {
+	char p[200];
+	json_error_t je;
+	json_t *o;
+	snprintf(p, sizeof(p), "%s/config", repo);
+	o = json_load_file(p, 0, &je);
+	assert_non_null(o);
+	edit(o);
+	assert_int_equal(json_dump_file(o, p, JSON_INDENT(2) | JSON_SORT_KEYS), 0);
+	json_decref(o);
+}
+static void drop_crypto_fields(json_t *o) {
+	assert_int_equal(json_object_del(o, "cipher"), 0);
+	assert_int_equal(json_object_del(o, "id_hash"), 0);
+}
+static void unknown_cipher(json_t *o) {
+	json_object_set_new(o, "cipher", json_string("aes-128-ocb"));
+}
+static void unknown_id_hash(json_t *o) {
+	json_object_set_new(o, "id_hash", json_string("md5"));
+}
+static void config_has(const char *field, const char *want) {
+	char p[200];
+	json_t *o;
+	snprintf(p, sizeof(p), "%s/config", repo);
+	o = json_load_file(p, 0, NULL);
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(o, field)), want);
+	json_decref(o);
+}
+
+/* Each cipher and id hash, including a config written before the fields were read (as old
+ * ward did: without them), backs up, restores byte-equal, checks clean, and a flipped byte
+ * in a blob is found by check. */
+static void every_cipher_and_id_hash_backs_up_restores_and_checks(void **state) {
+	static const struct {
+		const char *cipher, *id_hash; /* init options; NULL: the defaults */
+		bool old_config;              /* drop the fields after init */
+		enum backup_cipher want_cipher;
+		enum backup_id_hash want_hash;
+	} v[] = {
+	        {NULL, NULL, false, BACKUP_CIPHER_XAES_256_GCM, BACKUP_ID_HMAC_SHA256},
+	        {"xchacha20-poly1305", "blake2b-256-keyed", true, BACKUP_CIPHER_XCHACHA20_POLY1305,
+	         BACKUP_ID_BLAKE2B_KEYED},
+	        {"xchacha20-poly1305", "hmac-sha256", false, BACKUP_CIPHER_XCHACHA20_POLY1305,
+	         BACKUP_ID_HMAC_SHA256},
+	        {"xaes-256-gcm", "blake2b-256-keyed", false, BACKUP_CIPHER_XAES_256_GCM,
+	         BACKUP_ID_BLAKE2B_KEYED},
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct backup_init_opts o = small;
+		struct backup_repo *r;
+		struct backup_snapshot *s = NULL;
+		struct backup_check_result res;
+		struct backup_check_opts co = {.read_data = true};
+		struct backup_restore_opts ro = {.verify = true, .warn = print_warning};
+		struct backup_restore_result rr;
+		const char *paths[] = {src};
+		struct finds f = {{0}};
+		uint8_t chunk[1][BACKUP_ID_LEN], want[BACKUP_ID_LEN];
+		struct backup_node n = {.content = chunk};
+		struct ward_err err;
+		char a[256];
+
+		fresh();
+		sh("rm -rf '%s'", repo);
+		o.cipher = v[i].cipher;
+		o.id_hash = v[i].id_hash;
+		ward_err_clear(&err);
+		assert_int_equal(backup_init(repo, pass, strlen(pass), &o, &err), 0);
+		config_has("cipher", backup_cipher_name(v[i].want_cipher));
+		config_has("id_hash", backup_id_hash_name(v[i].want_hash));
+		if (v[i].old_config)
+			edit_config(drop_crypto_fields);
+		r = open_repo();
+		assert_int_equal(r->cipher, v[i].want_cipher);
+		assert_int_equal(r->id_hash, v[i].want_hash);
+		if (backup_run_paths(r, paths, 1, NULL, &s, &err) != 0)
+			fail_msg("backup: %s", err.msg);
+		backup_close(r);
+		/* Reopened: the same choices are read back and the data opens. */
+		r = open_repo();
+		if (backup_restore(r, s, dst, &ro, &rr, &err) != 0)
+			fail_msg("restore: %s", err.msg);
+		assert_int_equal(rr.errors, 0);
+		snprintf(a, sizeof(a), "%s/data", dst);
+		compare_trees(src, a);
+		assert_int_equal(backup_check(r, &co, collect, &f, &res, &err), 0);
+		if (res.errors)
+			fail_msg("clean repository has errors:\n%s", f.all);
+		/* Ids are the repository's hash of the plaintext. */
+		assert_int_equal(backup_ls(r, s, "/", true, find_node, &n, &err), 1);
+		{
+			char p[256], *txt = NULL;
+			size_t len = 0;
+			snprintf(p, sizeof(p), "%s/small.txt", src);
+			assert_int_equal(ward_read_file(p, 1 << 20, &txt, &len, &err), 0);
+			backup_blob_id(&r->id_key, txt, len, want);
+			assert_memory_equal(chunk[0], want, BACKUP_ID_LEN);
+			free(txt);
+		}
+		flip_blob_byte(r, chunk[0]);
+		f.all[0] = '\0';
+		assert_int_equal(backup_check(r, &co, collect, &f, &res, &err), 0);
+		assert_int_equal(res.damaged_blobs, 1);
+		assert_non_null(strstr(f.all, "/data/small.txt"));
+		backup_snapshot_free(s);
+		backup_close(r);
+	}
+}
+
+/* A config naming a cipher or id hash this ward does not know is refused with a message
+ * naming it and what is supported; so is init with one. */
+static void unknown_cipher_or_id_hash_is_a_clear_error(void **state) {
+	struct backup_init_opts o = small;
+	struct backup_repo *r = NULL;
+	struct ward_err err;
+
+	fresh();
+	ward_err_clear(&err);
+	edit_config(unknown_cipher);
+	assert_int_equal(backup_open(repo, pass, strlen(pass), &r, &err), BACKUP_ERR_CORRUPT);
+	assert_null(r);
+	assert_non_null(strstr(err.msg, "\"aes-128-ocb\""));
+	assert_non_null(strstr(err.msg, "xaes-256-gcm"));
+	assert_non_null(strstr(err.msg, "xchacha20-poly1305"));
+	fresh();
+	edit_config(unknown_id_hash);
+	assert_int_equal(backup_open(repo, pass, strlen(pass), &r, &err), BACKUP_ERR_CORRUPT);
+	assert_non_null(strstr(err.msg, "\"md5\""));
+	assert_non_null(strstr(err.msg, "hmac-sha256"));
+	sh("rm -rf '%s'", repo);
+	o.cipher = "rot13";
+	assert_int_equal(backup_init(repo, pass, strlen(pass), &o, &err), BACKUP_ERR_USAGE);
+	assert_non_null(strstr(err.msg, "\"rot13\""));
+	o.cipher = NULL;
+	o.id_hash = "crc32";
+	assert_int_equal(backup_init(repo, pass, strlen(pass), &o, &err), BACKUP_ERR_USAGE);
+	assert_non_null(strstr(err.msg, "\"crc32\""));
+}
+
 static void forget_then_prune_keeps_every_referenced_blob(void **state) {
 	struct backup_repo *r;
 	struct backup_snapshot *s1 = NULL, *s2 = NULL, *v = NULL;
@@ -700,6 +844,8 @@ int main(void) {
 	        cmocka_unit_test(stale_locks_are_ignored_and_removed),
 	        cmocka_unit_test(
 	                check_names_the_files_of_a_flipped_byte_and_restore_saves_the_rest),
+	        cmocka_unit_test(every_cipher_and_id_hash_backs_up_restores_and_checks),
+	        cmocka_unit_test(unknown_cipher_or_id_hash_is_a_clear_error),
 	        cmocka_unit_test(forget_then_prune_keeps_every_referenced_blob),
 	        cmocka_unit_test(interrupted_backup_leaves_a_valid_repository),
 	        cmocka_unit_test(ls_and_diff_show_the_changes),
