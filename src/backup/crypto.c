@@ -29,10 +29,10 @@
 #define KDF_ENC 1
 #define KDF_ID  2
 
-#define AES_BLOCK   16
-#define GCM_NONCE   12 /* XAES: the last 12 of the 24 nonce bytes */
+#define AES_BLOCK 16
+#define GCM_NONCE 12 /* XAES: the last 12 of the 24 nonce bytes */
 /* EVP_*Update takes an int length: feed longer messages in pieces of this size. */
-#define EVP_PIECE   (1 << 30)
+#define EVP_PIECE (1 << 30)
 
 static const char *const cipher_names[] = {"xchacha20-poly1305", "xaes-256-gcm"};
 static const char *const id_hash_names[] = {"blake2b-256-keyed", "hmac-sha256"};
@@ -246,10 +246,9 @@ int backup_open_sealed(const struct backup_seal_key *k, const void *c, size_t n,
 		if (xaes_crypt(k, 0, src, src + BACKUP_NONCE_LEN, (size_t)mlen, ad, adlen, dst,
 		               src + n - BACKUP_TAG_LEN) != 0)
 			return -1;
-	} else if (crypto_aead_xchacha20poly1305_ietf_decrypt(dst, &mlen, NULL,
-	                                                      src + BACKUP_NONCE_LEN,
-	                                                      n - BACKUP_NONCE_LEN, ad, adlen, src,
-	                                                      k->key) != 0) {
+	} else if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+	                   dst, &mlen, NULL, src + BACKUP_NONCE_LEN, n - BACKUP_NONCE_LEN, ad,
+	                   adlen, src, k->key) != 0) {
 		return -1;
 	}
 	out->len += (size_t)mlen;
@@ -263,8 +262,8 @@ void backup_blob_id(const struct backup_id_key *k, const void *p, size_t n,
 		EVP_MAC_CTX *m = tls_get()->mac;
 		size_t len = 0;
 		if (EVP_MAC_init(m, k->key, BACKUP_KEY_LEN, NULL) != 1 ||
-		    EVP_MAC_update(m, p, n) != 1 || EVP_MAC_final(m, out, &len, BACKUP_ID_LEN) != 1 ||
-		    len != BACKUP_ID_LEN)
+		    EVP_MAC_update(m, p, n) != 1 ||
+		    EVP_MAC_final(m, out, &len, BACKUP_ID_LEN) != 1 || len != BACKUP_ID_LEN)
 			abort();
 		return;
 	}

@@ -1,11 +1,11 @@
 /* repo.c: the repository: init and open (config + keys sealed under Argon2id), key
  * management, locks, sealed files named by their hash, the in-memory index and the blob
  * store (zstd, then sealed with the config's cipher and the blob id as associated data,
- * gathered in packs; each pack is followed by an index file for it, so a crash loses at most the pack
- * being written). Invariant: an index entry is written only after its pack is durable, and a
- * snapshot only after the index entries of all its blobs; so a snapshot never refers to a
- * blob that is not stored. Callers: archive.c, restore.c, maint.c and the CLI (through
- * backup.h).
+ * gathered in packs; each pack is followed by an index file for it, so a crash loses at most
+ * the pack being written). Invariant: an index entry is written only after its pack is
+ * durable, and a snapshot only after the index entries of all its blobs; so a snapshot never
+ * refers to a blob that is not stored. Callers: archive.c, restore.c, maint.c and the CLI
+ * (through backup.h).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -29,6 +29,11 @@
  * came out the same size as level 3 (167.0 vs 167.5 MiB) in half the CPU time, while whole
  * small files (source code) grew 8 % at level 1 and so keep level 3. */
 #define DEF_ZSTD_LARGE_LEVEL 1
+/* The config's version when the repository's cipher or id hash is not the version-1 pair
+ * (XChaCha20-Poly1305, keyed BLAKE2b-256): wards that predate the choice refuse it instead of
+ * reporting every sealed file as damaged. Everything but the config stays at
+ * BACKUP_FORMAT_VERSION, and a repository made with the old pair keeps version 1. */
+#define CONFIG_VERSION_CHOICES 2
 /* A lock is refreshed this often while an operation runs (stale after BACKUP_LOCK_STALE_S). */
 #define LOCK_REFRESH_MS (5 * 60 * 1000)
 
@@ -188,11 +193,12 @@ static int parse_config(struct backup_repo *r, const char *txt, size_t n, struct
 	}
 	if (large == 0) /* written before large_level existed: one level for every blob */
 		large = lvl;
-	if (ver != BACKUP_FORMAT_VERSION) {
+	if (ver != BACKUP_FORMAT_VERSION && ver != CONFIG_VERSION_CHOICES) {
 		ward_err_set(err,
 		             "%s: repository format version %lld is not supported (this ward "
-		             "reads %d)",
-		             r->be->location, (long long)ver, BACKUP_FORMAT_VERSION);
+		             "reads %d and %d)",
+		             r->be->location, (long long)ver, BACKUP_FORMAT_VERSION,
+		             CONFIG_VERSION_CHOICES);
 		goto out;
 	}
 	if (strlen(id) != 2 * BACKUP_ID_LEN || mn < BACKUP_CDC_MIN_LIMIT || av <= mn || mx <= av ||
@@ -212,6 +218,17 @@ static int parse_config(struct backup_repo *r, const char *txt, size_t n, struct
 		             "%s/config: the repository uses id_hash \"%s\", which this ward does "
 		             "not support (it supports %s)",
 		             r->be->location, id_hash_s, BACKUP_ID_HASH_NAMES);
+		goto out;
+	}
+	if (ver == BACKUP_FORMAT_VERSION && (r->cipher != BACKUP_CIPHER_XCHACHA20_POLY1305 ||
+	                                     r->id_hash != BACKUP_ID_BLAKE2B_KEYED)) {
+		ward_err_set(err,
+		             "%s/config: version %d names cipher \"%s\" and id_hash \"%s\", but "
+		             "a version %d repository is always %s and %s",
+		             r->be->location, BACKUP_FORMAT_VERSION, cipher_s, id_hash_s,
+		             BACKUP_FORMAT_VERSION,
+		             backup_cipher_name(BACKUP_CIPHER_XCHACHA20_POLY1305),
+		             backup_id_hash_name(BACKUP_ID_BLAKE2B_KEYED));
 		goto out;
 	}
 	snprintf(r->id, sizeof(r->id), "%s", id);
@@ -342,7 +359,7 @@ int backup_init_backend(struct backup_backend *be, const char *pass, size_t pass
 	char id[BACKUP_HEX_LEN], key_id[BACKUP_HEX_LEN], *txt;
 	json_t *cfg;
 	int64_t size;
-	int rc;
+	int rc, version;
 
 	if (ward_crypto_init() != 0) {
 		ward_err_set(err, "libsodium failed to initialise");
@@ -367,13 +384,15 @@ int backup_init_backend(struct backup_backend *be, const char *pass, size_t pass
 	sodium_memzero(master, sizeof(master));
 	if (rc)
 		return rc;
+	version = cipher == BACKUP_CIPHER_XCHACHA20_POLY1305 && id_hash == BACKUP_ID_BLAKE2B_KEYED
+	                  ? BACKUP_FORMAT_VERSION
+	                  : CONFIG_VERSION_CHOICES;
 	cfg = json_pack("{s:i, s:s, s:{s:I, s:I, s:I, s:s}, s:{s:s, s:i, s:i}, s:b, s:s, s:s}",
-	                "version", BACKUP_FORMAT_VERSION, "id", id, "chunker", "min",
-	                (json_int_t)o.chunk_min, "avg", (json_int_t)o.chunk_avg, "max",
-	                (json_int_t)o.chunk_max, "algorithm", "fastcdc-gear64", "compression",
-	                "algorithm", "zstd", "level", o.zstd_level, "large_level",
-	                o.zstd_large_level, "encrypted", 1, "cipher", backup_cipher_name(cipher),
-	                "id_hash", backup_id_hash_name(id_hash));
+	                "version", version, "id", id, "chunker", "min", (json_int_t)o.chunk_min,
+	                "avg", (json_int_t)o.chunk_avg, "max", (json_int_t)o.chunk_max, "algorithm",
+	                "fastcdc-gear64", "compression", "algorithm", "zstd", "level", o.zstd_level,
+	                "large_level", o.zstd_large_level, "encrypted", 1, "cipher",
+	                backup_cipher_name(cipher), "id_hash", backup_id_hash_name(id_hash));
 	txt = json_dumps(cfg, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(cfg);
 	/* The config last: a directory without it is not a repository yet. */

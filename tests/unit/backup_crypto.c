@@ -51,7 +51,8 @@ static void xaes_matches_the_c2sp_vectors(void **state) {
 		assert_int_equal(c.len, BACKUP_NONCE_LEN + wlen);
 		assert_memory_equal(c.data, nonce, BACKUP_NONCE_LEN);
 		assert_memory_equal(c.data + BACKUP_NONCE_LEN, want, wlen);
-		assert_int_equal(backup_open_sealed(&key, c.data, c.len, x->ad, strlen(x->ad), &p), 0);
+		assert_int_equal(backup_open_sealed(&key, c.data, c.len, x->ad, strlen(x->ad), &p),
+		                 0);
 		assert_int_equal(p.len, strlen(x->plain));
 		assert_memory_equal(p.data, x->plain, p.len);
 		buf_free(&c);
@@ -92,9 +93,9 @@ static void xaes_matches_the_c2sp_accumulated_test(void **state) {
 		backup_seal_key_set(&key, k, BACKUP_CIPHER_XAES_256_GCM);
 		buf_reset(&c);
 		backup_seal_nonce(&key, nonce, pt, ptlen, ad, adlen, &c);
-		assert_int_equal(EVP_DigestUpdate(acc, c.data + BACKUP_NONCE_LEN,
-		                                  c.len - BACKUP_NONCE_LEN),
-		                 1);
+		assert_int_equal(
+		        EVP_DigestUpdate(acc, c.data + BACKUP_NONCE_LEN, c.len - BACKUP_NONCE_LEN),
+		        1);
 		/* Each one also opens again (the decrypt path over every length 0..255). */
 		buf_reset(&p);
 		assert_int_equal(backup_open_sealed(&key, c.data, c.len, ad, adlen, &p), 0);
@@ -140,7 +141,9 @@ static void blob_ids_match_reference_hashes(void **state) {
 	for (int i = 0; i < 100000; i++)
 		big[i] = (uint8_t)((i * 7 + 3) % 256);
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		const void *m = v[i].msg == 0 ? "ward backup chunk" : v[i].msg == 1 ? "" : (char *)big;
+		const void *m = v[i].msg == 0   ? "ward backup chunk"
+		                : v[i].msg == 1 ? ""
+		                                : (char *)big;
 		size_t n = v[i].msg == 0 ? 17 : v[i].msg == 1 ? 0 : 100000;
 		backup_id_key_set(&key, raw, v[i].h);
 		backup_blob_id(&key, m, n, got);

@@ -24,9 +24,9 @@ static void seal_round_trips_and_detects_tampering_with(enum backup_cipher ciphe
 	ward_random_bytes(raw2, sizeof(raw2));
 	backup_seal_key_set(&key, raw, cipher);
 	backup_seal_key_set(&other, raw2, cipher);
-	backup_seal_key_set(&other_cipher, raw, cipher == BACKUP_CIPHER_XAES_256_GCM
-	                                                ? BACKUP_CIPHER_XCHACHA20_POLY1305
-	                                                : BACKUP_CIPHER_XAES_256_GCM);
+	backup_seal_key_set(&other_cipher, raw,
+	                    cipher == BACKUP_CIPHER_XAES_256_GCM ? BACKUP_CIPHER_XCHACHA20_POLY1305
+	                                                         : BACKUP_CIPHER_XAES_256_GCM);
 	backup_seal(&key, msg, strlen(msg), "ad", 2, &c);
 	assert_int_equal(c.len, strlen(msg) + BACKUP_SEAL_OVERHEAD);
 	assert_int_equal(backup_open_sealed(&key, c.data, c.len, "ad", 2, &p), 0);

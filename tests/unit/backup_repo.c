@@ -524,6 +524,18 @@ static void unknown_cipher(json_t *o) {
 static void unknown_id_hash(json_t *o) {
 	json_object_set_new(o, "id_hash", json_string("md5"));
 }
+static void version_one(json_t *o) {
+	json_object_set_new(o, "version", json_integer(1));
+}
+static void config_version_is(json_int_t want) {
+	char p[200];
+	json_t *o;
+	snprintf(p, sizeof(p), "%s/config", repo);
+	o = json_load_file(p, 0, NULL);
+	assert_non_null(o);
+	assert_int_equal(json_integer_value(json_object_get(o, "version")), want);
+	json_decref(o);
+}
 static void config_has(const char *field, const char *want) {
 	char p[200];
 	json_t *o;
@@ -576,6 +588,11 @@ static void every_cipher_and_id_hash_backs_up_restores_and_checks(void **state) 
 		assert_int_equal(backup_init(repo, pass, strlen(pass), &o, &err), 0);
 		config_has("cipher", backup_cipher_name(v[i].want_cipher));
 		config_has("id_hash", backup_id_hash_name(v[i].want_hash));
+		/* Version 2 unless the pair is the one every older ward reads. */
+		config_version_is(v[i].want_cipher == BACKUP_CIPHER_XCHACHA20_POLY1305 &&
+		                                  v[i].want_hash == BACKUP_ID_BLAKE2B_KEYED
+		                          ? 1
+		                          : 2);
 		if (v[i].old_config)
 			edit_config(drop_crypto_fields);
 		r = open_repo();
@@ -616,7 +633,8 @@ static void every_cipher_and_id_hash_backs_up_restores_and_checks(void **state) 
 }
 
 /* A config naming a cipher or id hash this ward does not know is refused with a message
- * naming it and what is supported; so is init with one. */
+ * naming it and what is supported; so is init with one, and a version-1 config naming the
+ * new pair (older wards would read it as all damaged). */
 static void unknown_cipher_or_id_hash_is_a_clear_error(void **state) {
 	struct backup_init_opts o = small;
 	struct backup_repo *r = NULL;
@@ -635,6 +653,11 @@ static void unknown_cipher_or_id_hash_is_a_clear_error(void **state) {
 	assert_int_equal(backup_open(repo, pass, strlen(pass), &r, &err), BACKUP_ERR_CORRUPT);
 	assert_non_null(strstr(err.msg, "\"md5\""));
 	assert_non_null(strstr(err.msg, "hmac-sha256"));
+	/* A version-1 config is always the old pair: one naming another is refused. */
+	fresh();
+	edit_config(version_one);
+	assert_int_equal(backup_open(repo, pass, strlen(pass), &r, &err), BACKUP_ERR_CORRUPT);
+	assert_non_null(strstr(err.msg, "version 1"));
 	sh("rm -rf '%s'", repo);
 	o.cipher = "rot13";
 	assert_int_equal(backup_init(repo, pass, strlen(pass), &o, &err), BACKUP_ERR_USAGE);
