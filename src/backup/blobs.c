@@ -72,10 +72,10 @@ out:
 /* ---- writing ----
  * Two ways in, both on the caller's thread: put_blob (trees, repacked blobs) comes with its
  * id and checks for duplicates at once; put_data (file chunks) only copies the chunk into a
- * job and takes a ticket, and a writer thread computes the id (keyed BLAKE2b, the costliest
- * step after zstd), stores it under the ticket and decides whether the chunk is new. So the
- * caller's thread only reads and cuts; hashing, compression and sealing of several chunks
- * run on the writer threads at once. Tickets finish out of order; ids_low is the mark below
+ * job and takes a ticket, and a writer thread computes the id (the repository's keyed hash,
+ * the costliest step after zstd), stores it under the ticket and decides whether the chunk
+ * is new. So the caller's thread only reads and cuts; hashing, compression and sealing of
+ * several chunks run on the writer threads at once. Tickets finish out of order; ids_low is the mark below
  * which every ticket has its id, so the caller can take the ids it needs as they come
  * (backup_data_ready) instead of draining the pipeline (backup_data_wait).
  * Writer threads reserve room in the open pack of their type (under w->mu), copy their
