@@ -62,8 +62,10 @@ static int file_path(struct local *l, enum backup_ftype t, const char *name, str
 	return 0;
 }
 
-static int l_write(struct backup_backend *be, enum backup_ftype t, const char *name,
-                   const void *data, size_t n, struct ward_err *err) {
+/* Writes a temporary file and renames it into place; with sync, the file and then its
+ * directory are fsync'd, so the object is durable under its name on return. */
+static int put_file(struct backup_backend *be, enum backup_ftype t, const char *name,
+                    const void *data, size_t n, bool sync, struct ward_err *err) {
 	struct local *l = be->ctx;
 	struct buf path = BUF_INIT, tmp = BUF_INIT;
 	char rnd[17], *slash;
@@ -121,7 +123,7 @@ static int l_write(struct backup_backend *be, enum backup_ftype t, const char *n
 		p += w;
 		n -= (size_t)w;
 	}
-	if (fsync(fd) != 0) {
+	if (sync && fsync(fd) != 0) {
 		ward_err_set(err, "cannot fsync %s: %s", tmp.data, strerror(errno));
 		goto out;
 	}
@@ -133,7 +135,8 @@ static int l_write(struct backup_backend *be, enum backup_ftype t, const char *n
 		goto out;
 	}
 	*slash = '\0';
-	ward_fsync_dir(path.data);
+	if (sync)
+		ward_fsync_dir(path.data);
 	rc = 0;
 out:
 	if (fd >= 0)
@@ -142,6 +145,43 @@ out:
 		unlink(tmp.data);
 	buf_free(&path);
 	buf_free(&tmp);
+	return rc;
+}
+
+static int l_write(struct backup_backend *be, enum backup_ftype t, const char *name,
+                   const void *data, size_t n, struct ward_err *err) {
+	return put_file(be, t, name, data, n, true, err);
+}
+
+static int l_write_nosync(struct backup_backend *be, enum backup_ftype t, const char *name,
+                          const void *data, size_t n, struct ward_err *err) {
+	return put_file(be, t, name, data, n, false, err);
+}
+
+/* Makes a file written by l_write_nosync durable: its data and inode, then the directory
+ * entry the rename made. */
+static int l_sync(struct backup_backend *be, enum backup_ftype t, const char *name,
+                  struct ward_err *err) {
+	struct local *l = be->ctx;
+	struct buf path = BUF_INIT;
+	int fd = -1, rc = BACKUP_ERR_IO;
+
+	if (file_path(l, t, name, &path, err)) {
+		rc = BACKUP_ERR_USAGE;
+		goto out;
+	}
+	fd = open(path.data, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		ward_err_set(err, "cannot fsync %s: %s", path.data, strerror(errno));
+		goto out;
+	}
+	*strrchr(path.data, '/') = '\0';
+	ward_fsync_dir(path.data);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_free(&path);
 	return rc;
 }
 
@@ -400,6 +440,8 @@ struct backup_backend *backup_backend_local(const char *path) {
 	l->root = ward_strndup(path, n);
 	be->ctx = l;
 	be->write = l_write;
+	be->write_nosync = l_write_nosync;
+	be->sync = l_sync;
 	be->read = l_read;
 	be->list = l_list;
 	be->remove = l_remove;

@@ -55,6 +55,13 @@ struct backup_backend {
 	void *ctx;
 	int (*write)(struct backup_backend *be, enum backup_ftype t, const char *name,
 	             const void *data, size_t n, struct ward_err *err);
+	/* The two halves of write, for a caller that wants its buffer back before the disk
+	 * has caught up (both NULL, or both set): write_nosync puts the object in place, and
+	 * it is durable once sync(name) returns. */
+	int (*write_nosync)(struct backup_backend *be, enum backup_ftype t, const char *name,
+	                    const void *data, size_t n, struct ward_err *err);
+	int (*sync)(struct backup_backend *be, enum backup_ftype t, const char *name,
+	            struct ward_err *err);
 	int (*read)(struct backup_backend *be, enum backup_ftype t, const char *name, uint64_t off,
 	            size_t len, struct buf *out, struct ward_err *err);
 	int (*list)(struct backup_backend *be, enum backup_ftype t, backup_list_fn fn, void *arg,

@@ -78,8 +78,8 @@ out:
  * several chunks run on the writer threads at once. Tickets finish out of order; ids_low is the mark below
  * which every ticket has its id, so the caller can take the ids it needs as they come
  * (backup_data_ready) instead of draining the pipeline (backup_data_wait).
- * Writer threads reserve room in the open pack of their type (under w->mu), copy their
- * sealed blob in without the lock, and the last copy into a full pack hands it to a pack
+ * Writer threads reserve room in the open pack of their type (under w->mu), seal their
+ * blob into it without the lock, and the last writer into a full pack hands it to a pack
  * thread, which writes and fsyncs it and its index file (outside the lock), so the disk
  * never stalls hashing and compression. Finished
  * packs wait in w->done until backup_flush merges them into r->idx on the caller's thread,
@@ -102,9 +102,9 @@ struct bdone {
 };
 
 /* A pack being filled. A writer reserves room for its sealed blob and writes the blob's
- * entry under w->mu, then copies the blob in without the lock (busy counts such copies in
- * progress), so writers never queue behind each other's copies. A closed pack takes no more
- * reservations; whoever ends its last copy (or closes it idle) hands it to a pack thread. */
+ * entry under w->mu, then seals the blob into it without the lock (busy counts such writes
+ * in progress), so writers never queue behind each other. A closed pack takes no more
+ * reservations; whoever ends its last write (or closes it idle) hands it to a pack thread. */
 struct wpack {
 	struct wpack *next; /* in the pack threads' queue */
 	struct backup_packer pk;
@@ -120,10 +120,14 @@ struct wpack {
 #define LIVE_DATA (IO_PACKS + 1)
 #define SPARE_BUFS 1
 
-/* Packs being written at once, each by its own pack thread (two, because writing and
- * fsyncing one pack takes longer than filling one with incompressible data); with the one
- * filling, three packs are in memory at most. */
-#define IO_PACKS 2
+/* Packs handed to the pack threads and not yet written, at most (two, because writing
+ * one takes longer than filling one with incompressible data); with the one filling, three
+ * packs are in memory at most. A pack thread gives its pack's buffer back once the bytes
+ * are written and then waits for the disk's flushes (the pack's fsync, its directory's,
+ * then its index file's): IO_THREADS of them, so the flushes of several packs overlap
+ * while the buffers are already being filled again. */
+#define IO_PACKS   2
+#define IO_THREADS 6
 
 /* Chunks queued but not yet sealed, at most: bounds memory while a disk is slow. */
 #define WRITER_QUEUE_BYTES (16u * 1024 * 1024)
@@ -145,7 +149,7 @@ struct backup_writer {
 	/* Full packs wait here for the pack threads, which write and fsync them (and their
 	 * index files), so the workers never block on the disk. in_io counts the packs handed
 	 * over and not yet written: at most IO_PACKS. */
-	pthread_t io[IO_PACKS];
+	pthread_t io[IO_THREADS];
 	int nio;
 	bool io_stop;
 	pthread_cond_t cv_io, cv_io_space;
@@ -165,11 +169,11 @@ struct backup_writer {
 	struct backup_repo *r; /* read-only from the threads: keys, backend, level, idx */
 };
 
-/* Writes one finished pack and its index file; fills d. Any thread. */
-static int write_pack(struct backup_repo *r, struct backup_packer *pk, struct bdone *d,
-                      struct ward_err *err) {
-	struct buf hdr = BUF_INIT, idx = BUF_INIT;
-	char pack_name[BACKUP_HEX_LEN];
+/* Seals the header behind the blobs, names the pack by its content and puts it in place,
+ * not yet durable (pack_commit makes it so). Any thread. */
+static int pack_put(struct backup_repo *r, struct backup_packer *pk, char name[BACKUP_HEX_LEN],
+                    bool sync, struct ward_err *err) {
+	struct buf hdr = BUF_INIT;
 	uint32_t hlen;
 	uint8_t le[4];
 	size_t before;
@@ -183,21 +187,33 @@ static int write_pack(struct backup_repo *r, struct backup_packer *pk, struct bd
 	for (int i = 0; i < 4; i++)
 		le[i] = (uint8_t)(hlen >> (8 * i));
 	buf_append(&pk->data, le, 4);
-	backup_content_name(pk->data.data, pk->data.len, pack_name);
-	rc = r->be->write(r->be, BACKUP_FT_DATA, pack_name, pk->data.data, pk->data.len, err);
-	if (rc)
-		goto out;
-	ward_unhex(pack_name, 2 * BACKUP_ID_LEN, d->ip.id, BACKUP_ID_LEN);
-	d->ip.e = pk->e;
-	d->ip.n = pk->n;
-	backup_index_encode(&d->ip, 1, &idx);
-	rc = backup_write_sealed(r, BACKUP_FT_INDEX, &idx, d->index_name, err);
-	if (rc)
-		goto out;
-	pk->e = NULL; /* now owned by d */
-	pk->n = pk->cap = 0;
-out:
+	backup_content_name(pk->data.data, pk->data.len, name);
+	if (!sync && r->be->write_nosync)
+		rc = r->be->write_nosync(r->be, BACKUP_FT_DATA, name, pk->data.data, pk->data.len,
+		                         err);
+	else
+		rc = r->be->write(r->be, BACKUP_FT_DATA, name, pk->data.data, pk->data.len, err);
 	buf_free(&hdr);
+	return rc;
+}
+
+/* Makes a pack put by pack_put durable, then writes its index file (so an index never
+ * names a pack that a crash could take away); takes the n entries e into d. */
+static int pack_commit(struct backup_repo *r, const char name[BACKUP_HEX_LEN], bool synced,
+                       struct backup_pack_entry *e, size_t n, struct bdone *d,
+                       struct ward_err *err) {
+	struct buf idx = BUF_INIT;
+	int rc = 0;
+
+	if (!synced && r->be->sync)
+		rc = r->be->sync(r->be, BACKUP_FT_DATA, name, err);
+	ward_unhex(name, 2 * BACKUP_ID_LEN, d->ip.id, BACKUP_ID_LEN);
+	d->ip.e = e;
+	d->ip.n = n;
+	if (rc == 0) {
+		backup_index_encode(&d->ip, 1, &idx);
+		rc = backup_write_sealed(r, BACKUP_FT_INDEX, &idx, d->index_name, err);
+	}
 	buf_free(&idx);
 	return rc;
 }
@@ -262,21 +278,41 @@ static bool pack_full(const struct backup_packer *pk) {
 }
 
 /* Called with w->mu held by the pack thread that took wp off the queue; returns with it
- * held and wp gone. Writes wp unlocked. */
+ * held and wp gone. Puts wp in place unlocked, gives its buffer back (and its place in the
+ * queue: another pack can be written meanwhile), then makes it durable and writes its index
+ * file: the disk's flushes, not the buffers, are what waits. */
 static void write_locked(struct backup_writer *w, struct wpack *wp) {
 	struct bdone *d = ward_xcalloc(1, sizeof(*d));
+	struct backup_pack_entry *e;
+	char name[BACKUP_HEX_LEN];
 	struct ward_err e2;
+	size_t n;
 	int rc;
 
 	pthread_mutex_unlock(&w->mu);
 	ward_err_clear(&e2);
-	rc = write_pack(w->r, &wp->pk, d, &e2);
+	rc = pack_put(w->r, &wp->pk, name, false, &e2);
 	pthread_mutex_lock(&w->mu);
-	if (rc == 0) {
+	e = wp->pk.e;
+	n = wp->pk.n;
+	wp->pk.e = NULL;
+	if (rc == 0)
 		w->stored += wp->pk.data.len;
+	pack_gone(w, wp);
+	w->in_io--;
+	pthread_cond_broadcast(&w->cv_io_space);
+	if (rc == 0) {
+		pthread_mutex_unlock(&w->mu);
+		rc = pack_commit(w->r, name, false, e, n, d, &e2);
+		pthread_mutex_lock(&w->mu);
+		e = NULL; /* d's now */
+	}
+	if (rc == 0) {
 		d->next = w->done;
 		w->done = d;
 	} else {
+		free(e);
+		free(d->ip.e);
 		free(d);
 		if (!w->rc) {
 			w->rc = rc;
@@ -286,11 +322,10 @@ static void write_locked(struct backup_writer *w, struct wpack *wp) {
 		pthread_cond_broadcast(&w->cv_ids);
 		pthread_cond_broadcast(&w->cv_io_space);
 	}
-	pack_gone(w, wp);
 }
 
 
-/* Called with w->mu held by the writer that closed wp or ended its last copy: hands wp to
+/* Called with w->mu held by the writer that closed wp or ended its last write: hands wp to
  * the pack threads once there is room in their queue (the writer waits meanwhile, so
  * memory stays bounded). */
 static void hand_to_io(struct backup_writer *w, struct wpack *wp) {
@@ -310,7 +345,7 @@ static void hand_to_io(struct backup_writer *w, struct wpack *wp) {
 	pthread_cond_signal(&w->cv_io);
 }
 
-/* Called with w->mu held: takes wp out of filling; hands it over at once if no copy into
+/* Called with w->mu held: takes wp out of filling; hands it over at once if no write into
  * it is in progress. */
 static void pack_close(struct backup_writer *w, struct wpack *wp, int type) {
 	wp->closed = true;
@@ -321,8 +356,8 @@ static void pack_close(struct backup_writer *w, struct wpack *wp, int type) {
 }
 
 /* Called with w->mu held: reserves len bytes for a sealed blob in the filling pack of its
- * type, whose entry (all but the bytes) it writes; the caller copies the bytes to the
- * returned pack at *off and calls copy_done. May wait for the pack threads. */
+ * type, whose entry (all but the bytes) it writes; the caller writes the bytes into the
+ * returned pack at *off and calls write_done. May wait for the pack threads. */
 static struct wpack *pack_reserve(struct backup_writer *w, const struct bjob *j, uint8_t flags,
                                   size_t len, size_t *off) {
 	struct wpack *wp;
@@ -358,12 +393,12 @@ static struct wpack *pack_reserve(struct backup_writer *w, const struct bjob *j,
 	wp->pk.data.len += len;
 	wp->busy++;
 	if (pack_full(&wp->pk))
-		pack_close(w, wp, j->type); /* busy: the copy hands it over */
+		pack_close(w, wp, j->type); /* busy: the write hands it over */
 	return wp;
 }
 
-/* Called with w->mu held after a copy into wp ended. */
-static void copy_done(struct backup_writer *w, struct wpack *wp) {
+/* Called with w->mu held after a write into wp ended. */
+static void write_done(struct backup_writer *w, struct wpack *wp) {
 	if (--wp->busy == 0 && wp->closed)
 		hand_to_io(w, wp);
 }
@@ -383,12 +418,13 @@ static void *io_main(void *arg) {
 		w->io_head = q->next;
 		if (!w->io_head)
 			w->io_tail = NULL;
-		if (w->rc)
+		if (w->rc) {
 			pack_gone(w, q);
-		else
+			w->in_io--;
+			pthread_cond_broadcast(&w->cv_io_space);
+		} else {
 			write_locked(w, q);
-		w->in_io--;
-		pthread_cond_broadcast(&w->cv_io_space);
+		}
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
@@ -487,7 +523,7 @@ static void *writer_main(void *arg) {
 		memcpy(wp->pk.data.data + off, sealed.data, sealed.len);
 		free(j);
 		pthread_mutex_lock(&w->mu);
-		copy_done(w, wp);
+		write_done(w, wp);
 	}
 	pthread_mutex_unlock(&w->mu);
 	ZSTD_freeCCtx(zc);
@@ -506,7 +542,7 @@ static int writer_start(struct backup_repo *r, struct ward_err *err) {
 	pthread_cond_init(&w->cv_io_space, NULL);
 	w->r = r;
 	r->w = w;
-	for (int i = 0; i < IO_PACKS; i++) {
+	for (int i = 0; i < IO_THREADS; i++) {
 		if (pthread_create(&w->io[i], NULL, io_main, w) != 0)
 			break;
 		w->nio++;
@@ -599,11 +635,18 @@ int backup_flush(struct backup_repo *r, struct ward_err *err) {
 		if (w->open[i] && w->open[i]->pk.n) {
 			struct backup_packer *pk = &w->open[i]->pk;
 			struct bdone *d = ward_xcalloc(1, sizeof(*d));
+			char name[BACKUP_HEX_LEN];
 			struct ward_err e2;
 			ward_err_clear(&e2);
-			w->rc = write_pack(r, pk, d, &e2);
+			w->rc = pack_put(r, pk, name, true, &e2);
+			if (w->rc == 0) {
+				w->rc = pack_commit(r, name, true, pk->e, pk->n, d, &e2);
+				pk->e = NULL; /* d's now */
+				pk->n = pk->cap = 0;
+			}
 			if (w->rc) {
 				w->err = e2;
+				free(d->ip.e);
 				free(d);
 			} else {
 				w->stored += pk->data.len;
