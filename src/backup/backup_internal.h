@@ -78,6 +78,9 @@ void backup_id_key_set(struct backup_id_key *k, const uint8_t key[BACKUP_KEY_LEN
 /* out = nonce(24, random) || ciphertext || tag(16) of p under k with ad. Appends to out. */
 void backup_seal(const struct backup_seal_key *k, const void *p, size_t n, const void *ad,
                  size_t adlen, struct buf *out);
+/* As backup_seal into dst, which has room for exactly n + BACKUP_SEAL_OVERHEAD bytes. */
+void backup_seal_to(const struct backup_seal_key *k, const void *p, size_t n, const void *ad,
+                    size_t adlen, uint8_t *dst);
 /* As backup_seal with the caller's nonce: for test vectors only (a nonce must never repeat
  * under one key). */
 void backup_seal_nonce(const struct backup_seal_key *k, const uint8_t nonce[BACKUP_NONCE_LEN],

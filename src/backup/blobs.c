@@ -452,7 +452,7 @@ static void *writer_main(void *arg) {
 	struct backup_writer *w = arg;
 	struct backup_repo *r = w->r;
 	ZSTD_CCtx *zc = ZSTD_createCCtx();
-	struct buf z = BUF_INIT, sealed = BUF_INIT;
+	struct buf z = BUF_INIT;
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
@@ -513,14 +513,13 @@ static void *writer_main(void *arg) {
 				flags = BLOB_F_ZSTD;
 			}
 		}
-		buf_reset(&sealed);
-		backup_seal(&r->enc_key, plain, plen, j->id, BACKUP_ID_LEN, &sealed);
-
 		pthread_mutex_lock(&w->mu);
-		wp = pack_reserve(w, j, flags, sealed.len, &off);
+		wp = pack_reserve(w, j, flags, plen + BACKUP_SEAL_OVERHEAD, &off);
 		pthread_mutex_unlock(&w->mu);
-		/* The pack's buffer never moves while busy: room was reserved up front. */
-		memcpy(wp->pk.data.data + off, sealed.data, sealed.len);
+		/* Sealed straight into the pack: its buffer never moves while busy, room was
+		 * reserved up front. */
+		backup_seal_to(&r->enc_key, plain, plen, j->id, BACKUP_ID_LEN,
+		               (uint8_t *)wp->pk.data.data + off);
 		free(j);
 		pthread_mutex_lock(&w->mu);
 		write_done(w, wp);
@@ -528,7 +527,6 @@ static void *writer_main(void *arg) {
 	pthread_mutex_unlock(&w->mu);
 	ZSTD_freeCCtx(zc);
 	buf_free(&z);
-	buf_free(&sealed);
 	return NULL;
 }
 

@@ -205,6 +205,19 @@ static int xaes_crypt(const struct backup_seal_key *k, int enc, const uint8_t *n
 	return 0;
 }
 
+/* Writes nonce || ciphertext || tag: exactly n + BACKUP_SEAL_OVERHEAD bytes at dst. */
+static void seal_raw(const struct backup_seal_key *k, const uint8_t nonce[BACKUP_NONCE_LEN],
+                     const void *p, size_t n, const void *ad, size_t adlen, uint8_t *dst) {
+	unsigned long long clen = 0;
+
+	memcpy(dst, nonce, BACKUP_NONCE_LEN);
+	if (k->cipher == BACKUP_CIPHER_XAES_256_GCM)
+		xaes_crypt(k, 1, dst, p, n, ad, adlen, dst + BACKUP_NONCE_LEN, NULL);
+	else
+		crypto_aead_xchacha20poly1305_ietf_encrypt(dst + BACKUP_NONCE_LEN, &clen, p, n, ad,
+		                                           adlen, NULL, dst, k->key);
+}
+
 void backup_seal(const struct backup_seal_key *k, const void *p, size_t n, const void *ad,
                  size_t adlen, struct buf *out) {
 	uint8_t nonce[BACKUP_NONCE_LEN];
@@ -212,22 +225,18 @@ void backup_seal(const struct backup_seal_key *k, const void *p, size_t n, const
 	backup_seal_nonce(k, nonce, p, n, ad, adlen, out);
 }
 
+void backup_seal_to(const struct backup_seal_key *k, const void *p, size_t n, const void *ad,
+                    size_t adlen, uint8_t *dst) {
+	uint8_t nonce[BACKUP_NONCE_LEN];
+	randombytes_buf(nonce, sizeof(nonce));
+	seal_raw(k, nonce, p, n, ad, adlen, dst);
+}
+
 void backup_seal_nonce(const struct backup_seal_key *k, const uint8_t nonce[BACKUP_NONCE_LEN],
                        const void *p, size_t n, const void *ad, size_t adlen, struct buf *out) {
-	unsigned long long clen = 0;
-	uint8_t *dst;
-
 	buf_reserve(out, n + BACKUP_SEAL_OVERHEAD + 1);
-	dst = (uint8_t *)out->data + out->len;
-	memcpy(dst, nonce, BACKUP_NONCE_LEN);
-	if (k->cipher == BACKUP_CIPHER_XAES_256_GCM) {
-		xaes_crypt(k, 1, dst, p, n, ad, adlen, dst + BACKUP_NONCE_LEN, NULL);
-		clen = n + BACKUP_TAG_LEN;
-	} else {
-		crypto_aead_xchacha20poly1305_ietf_encrypt(dst + BACKUP_NONCE_LEN, &clen, p, n, ad,
-		                                           adlen, NULL, dst, k->key);
-	}
-	out->len += BACKUP_NONCE_LEN + (size_t)clen;
+	seal_raw(k, nonce, p, n, ad, adlen, (uint8_t *)out->data + out->len);
+	out->len += n + BACKUP_SEAL_OVERHEAD;
 	out->data[out->len] = '\0';
 }
 
