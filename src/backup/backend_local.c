@@ -6,6 +6,7 @@
  * escape the repository. Large page-aligned writes (pack files) bypass the page cache.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,8 +27,25 @@
 
 static const char *const type_dir[] = {"", "keys", "data", "index", "snapshots", "locks"};
 
+/* Pack files kept open for reading: a restore or a check reads thousands of blobs from
+ * a few hundred packs, and opening the pack for each blob was three system calls more per
+ * blob. Packs never change once written; a removed pack leaves the cache at once. An entry
+ * in use (refs) is never closed: readers pread outside the lock. */
+#define FD_CACHE 16
+
+struct cached_fd {
+	char name[BACKUP_HEX_LEN + 8];
+	int fd; /* -1: empty */
+	int refs;
+	int64_t size;
+	uint64_t used; /* tick of the last use, for least-recently-used eviction */
+};
+
 struct local {
 	char *root;
+	pthread_mutex_t mu; /* guards fds and tick */
+	struct cached_fd fds[FD_CACHE];
+	uint64_t tick;
 };
 
 static bool name_ok(const char *name) {
@@ -185,10 +203,84 @@ out:
 	return rc;
 }
 
+/* A pack's cached descriptor (opened and added if need be, evicting an idle one), with a
+ * reference the caller gives back with pack_fd_put; NULL when the cache is full of busy
+ * ones or the file cannot be opened (errno set). */
+static struct cached_fd *pack_fd_get(struct local *l, const char *name, const char *path) {
+	struct cached_fd *c, *victim = NULL;
+	struct stat st;
+	int fd;
+
+	if (strlen(name) >= sizeof(l->fds[0].name)) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	pthread_mutex_lock(&l->mu);
+	for (int i = 0; i < FD_CACHE; i++) {
+		c = &l->fds[i];
+		if (c->fd >= 0 && strcmp(c->name, name) == 0) {
+			c->refs++;
+			c->used = ++l->tick;
+			pthread_mutex_unlock(&l->mu);
+			return c;
+		}
+		if (c->refs == 0 &&
+		    (!victim || c->fd < 0 || (victim->fd >= 0 && c->used < victim->used)))
+			victim = c;
+	}
+	if (!victim) {
+		pthread_mutex_unlock(&l->mu);
+		errno = EBUSY;
+		return NULL;
+	}
+	if (victim->fd >= 0)
+		close(victim->fd);
+	victim->fd = -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		pthread_mutex_unlock(&l->mu);
+		errno = e;
+		return NULL;
+	}
+	snprintf(victim->name, sizeof(victim->name), "%s", name);
+	victim->fd = fd;
+	victim->size = (int64_t)st.st_size;
+	victim->refs = 1;
+	victim->used = ++l->tick;
+	pthread_mutex_unlock(&l->mu);
+	return victim;
+}
+
+static void pack_fd_put(struct local *l, struct cached_fd *c) {
+	pthread_mutex_lock(&l->mu);
+	c->refs--;
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* Forgets a pack that is being removed (closes its descriptor when idle). */
+static void pack_fd_forget(struct local *l, const char *name) {
+	pthread_mutex_lock(&l->mu);
+	for (int i = 0; i < FD_CACHE; i++) {
+		struct cached_fd *c = &l->fds[i];
+		if (c->fd < 0 || strcmp(c->name, name) != 0)
+			continue;
+		c->name[0] = '\0'; /* found by no name; a busy one is closed once evicted */
+		if (c->refs == 0) {
+			close(c->fd);
+			c->fd = -1;
+		}
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
 static int l_read(struct backup_backend *be, enum backup_ftype t, const char *name, uint64_t off,
                   size_t len, struct buf *out, struct ward_err *err) {
 	struct local *l = be->ctx;
 	struct buf path = BUF_INIT;
+	struct cached_fd *c = NULL;
 	struct stat st;
 	int fd = -1, rc = BACKUP_ERR_IO;
 	size_t want, got = 0;
@@ -198,11 +290,19 @@ static int l_read(struct backup_backend *be, enum backup_ftype t, const char *na
 		rc = BACKUP_ERR_USAGE;
 		goto out;
 	}
-	fd = open(path.data, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0) {
+	if (t == BACKUP_FT_DATA && (c = pack_fd_get(l, name, path.data)) != NULL) {
+		st.st_size = (off_t)c->size;
+	} else if (t == BACKUP_FT_DATA && errno != EBUSY) {
 		rc = errno == ENOENT ? BACKUP_ERR_NOTFOUND : BACKUP_ERR_IO;
 		ward_err_set(err, "cannot read %s: %s", path.data, strerror(errno));
 		goto out;
+	} else {
+		fd = open(path.data, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) != 0) {
+			rc = errno == ENOENT ? BACKUP_ERR_NOTFOUND : BACKUP_ERR_IO;
+			ward_err_set(err, "cannot read %s: %s", path.data, strerror(errno));
+			goto out;
+		}
 	}
 	if (off > (uint64_t)st.st_size || (len && off + len > (uint64_t)st.st_size)) {
 		ward_err_set(err, "%s: %zu bytes at %llu are past its end (%lld bytes): truncated?",
@@ -213,7 +313,7 @@ static int l_read(struct backup_backend *be, enum backup_ftype t, const char *na
 	want = len ? len : (size_t)((uint64_t)st.st_size - off);
 	buf_reserve(out, want + 1);
 	while (got < want) {
-		ssize_t r = pread(fd, out->data + got, want - got, (off_t)(off + got));
+		ssize_t r = pread(c ? c->fd : fd, out->data + got, want - got, (off_t)(off + got));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -227,6 +327,8 @@ static int l_read(struct backup_backend *be, enum backup_ftype t, const char *na
 	out->data[got] = '\0';
 	rc = 0;
 out:
+	if (c)
+		pack_fd_put(l, c);
 	if (fd >= 0)
 		close(fd);
 	buf_free(&path);
@@ -309,6 +411,8 @@ static int l_remove(struct backup_backend *be, enum backup_ftype t, const char *
 		buf_free(&p);
 		return BACKUP_ERR_USAGE;
 	}
+	if (t == BACKUP_FT_DATA)
+		pack_fd_forget(l, name);
 	if (unlink(p.data) != 0) {
 		rc = errno == ENOENT ? BACKUP_ERR_NOTFOUND : BACKUP_ERR_IO;
 		ward_err_set(err, "cannot remove %s: %s", p.data, strerror(errno));
@@ -424,6 +528,10 @@ static void l_free(struct backup_backend *be) {
 	if (!be)
 		return;
 	l = be->ctx;
+	for (int i = 0; i < FD_CACHE; i++)
+		if (l->fds[i].fd >= 0)
+			close(l->fds[i].fd);
+	pthread_mutex_destroy(&l->mu);
 	free(l->root);
 	free(l);
 	free(be->location);
@@ -438,6 +546,9 @@ struct backup_backend *backup_backend_local(const char *path) {
 	while (n > 1 && path[n - 1] == '/')
 		n--;
 	l->root = ward_strndup(path, n);
+	pthread_mutex_init(&l->mu, NULL);
+	for (int i = 0; i < FD_CACHE; i++)
+		l->fds[i].fd = -1;
 	be->ctx = l;
 	be->write = l_write;
 	be->write_nosync = l_write_nosync;

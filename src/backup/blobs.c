@@ -75,9 +75,9 @@ out:
  * job and takes a ticket, and a writer thread computes the id (the repository's keyed hash,
  * the costliest step after zstd), stores it under the ticket and decides whether the chunk
  * is new. So the caller's thread only reads and cuts; hashing, compression and sealing of
- * several chunks run on the writer threads at once. Tickets finish out of order; ids_low is the mark below
- * which every ticket has its id, so the caller can take the ids it needs as they come
- * (backup_data_ready) instead of draining the pipeline (backup_data_wait).
+ * several chunks run on the writer threads at once. Tickets finish out of order; ids_low is
+ * the mark below which every ticket has its id, so the caller can take the ids it needs as
+ * they come (backup_data_ready) instead of draining the pipeline (backup_data_wait).
  * Writer threads reserve room in the open pack of their type (under w->mu), seal their
  * blob into it without the lock, and the last writer into a full pack hands it to a pack
  * thread, which writes and fsyncs it and its index file (outside the lock), so the disk
@@ -367,7 +367,8 @@ static struct wpack *pack_reserve(struct backup_writer *w, const struct bjob *j,
 		wp = w->open[j->type];
 		if (!wp) {
 			wp = pack_new(w, j->type, len);
-			if (w->open[j->type]) { /* another writer opened one while this one waited */
+			/* another writer may have opened one while this one waited */
+			if (w->open[j->type]) {
 				pack_gone(w, wp);
 				continue;
 			}
