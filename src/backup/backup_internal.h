@@ -186,6 +186,7 @@ struct backup_repo {
 	char key_id[BACKUP_HEX_LEN];
 	uint8_t master[BACKUP_KEY_LEN]; /* kept to seal it under new passphrases; zeroed on close */
 	struct backup_seal_key enc_key; /* with the config's cipher */
+	bool sha256_names;              /* config version 2: files are named by SHA-256 */
 	struct backup_id_key id_key;    /* with the config's id_hash */
 	enum backup_cipher cipher;      /* config "cipher" */
 	enum backup_id_hash id_hash;    /* config "id_hash" */
@@ -270,8 +271,10 @@ int backup_write_snapshot(struct backup_repo *r, struct backup_snapshot *s, stru
 int backup_lock(struct backup_repo *r, bool exclusive, struct ward_err *err);
 void backup_lock_refresh(struct backup_repo *r);
 void backup_unlock(struct backup_repo *r);
-/* Name of a file that is its content's SHA-256 (packs, indexes, snapshots). */
-void backup_content_name(const void *p, size_t n, char out[BACKUP_HEX_LEN]);
+/* Name of a file that is its content's hash (packs, indexes, snapshots): BLAKE2b-256 in a
+ * version-1 repository, SHA-256 in a version-2 one (r->sha256_names). */
+void backup_content_name(const struct backup_repo *r, const void *p, size_t n,
+                         char out[BACKUP_HEX_LEN]);
 /* Writes a sealed file named by its content hash; returns the name. */
 int backup_write_sealed(struct backup_repo *r, enum backup_ftype t, const struct buf *plain,
                         char name_out[BACKUP_HEX_LEN], struct ward_err *err);

@@ -187,7 +187,7 @@ static int pack_put(struct backup_repo *r, struct backup_packer *pk, char name[B
 	for (int i = 0; i < 4; i++)
 		le[i] = (uint8_t)(hlen >> (8 * i));
 	buf_append(&pk->data, le, 4);
-	backup_content_name(pk->data.data, pk->data.len, name);
+	backup_content_name(r, pk->data.data, pk->data.len, name);
 	if (!sync && r->be->write_nosync)
 		rc = r->be->write_nosync(r->be, BACKUP_FT_DATA, name, pk->data.data, pk->data.len,
 		                         err);

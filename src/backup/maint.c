@@ -546,7 +546,7 @@ static void read_pack(struct chk *c, size_t pi, const struct pack_use *pu, struc
 		return;
 	}
 	c->res->packs_read++;
-	backup_content_name(data->data, data->len, sum);
+	backup_content_name(c->r, data->data, data->len, sum);
 	if (strcmp(sum, name) != 0)
 		report(c, true, "pack %s is damaged: its content hash is %.16s...", name, sum);
 	/* The header (trailer) must open and agree with the file's length. */

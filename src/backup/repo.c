@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sodium.h>
@@ -65,11 +66,19 @@ const char *backup_strerror(int rc) {
 	return "unknown error";
 }
 
-void backup_content_name(const void *p, size_t n, char out[BACKUP_HEX_LEN]) {
+void backup_content_name(const struct backup_repo *r, const void *p, size_t n,
+                         char out[BACKUP_HEX_LEN]) {
 	uint8_t h[BACKUP_ID_LEN];
-	/* Unkeyed BLAKE2b-256: anyone can verify a file against its name without the key, and
-	 * it is about twice as fast as libsodium's portable SHA-256. */
-	crypto_generichash(h, sizeof(h), p, n, NULL, 0);
+	/* Unkeyed, so anyone can verify a file against its name without the key. Version 1:
+	 * BLAKE2b-256 (about twice as fast as libsodium's portable SHA-256). Version 2: SHA-256
+	 * through OpenSSL, which uses the CPU's SHA instructions: 1.6 GB/s against 0.9 here,
+	 * and every stored byte is named. */
+	if (r->sha256_names) {
+		if (EVP_Digest(p, n, h, NULL, EVP_sha256(), NULL) != 1)
+			abort(); /* only out of memory */
+	} else {
+		crypto_generichash(h, sizeof(h), p, n, NULL, 0);
+	}
 	ward_hex(h, sizeof(h), out);
 }
 
@@ -137,7 +146,7 @@ int backup_write_sealed(struct backup_repo *r, enum backup_ftype t, const struct
 	struct buf c = BUF_INIT;
 	int rc;
 	backup_seal(&r->enc_key, plain->data, plain->len, ftype_ad[t], strlen(ftype_ad[t]), &c);
-	backup_content_name(c.data, c.len, name_out);
+	backup_content_name(r, c.data, c.len, name_out);
 	rc = r->be->write(r->be, t, name_out, c.data, c.len, err);
 	buf_free(&c);
 	return rc;
@@ -150,7 +159,7 @@ int backup_read_sealed(struct backup_repo *r, enum backup_ftype t, const char *n
 	int rc = r->be->read(r->be, t, name, 0, 0, &c, err);
 	if (rc)
 		goto out;
-	backup_content_name(c.data, c.len, h);
+	backup_content_name(r, c.data, c.len, h);
 	buf_reset(out);
 	if (strcmp(h, name) != 0 ||
 	    backup_open_sealed(&r->enc_key, c.data, c.len, ftype_ad[t], strlen(ftype_ad[t]), out)) {
@@ -237,6 +246,7 @@ static int parse_config(struct backup_repo *r, const char *txt, size_t n, struct
 	r->chunk_max = (size_t)mx;
 	r->zstd_level = (int)lvl;
 	r->zstd_large_level = (int)large;
+	r->sha256_names = ver == CONFIG_VERSION_CHOICES;
 	rc = 0;
 out:
 	json_decref(o);

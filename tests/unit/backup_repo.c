@@ -601,6 +601,10 @@ static void every_cipher_and_id_hash_backs_up_restores_and_checks(void **state) 
 		if (backup_run_paths(r, paths, 1, NULL, &s, &err) != 0)
 			fail_msg("backup: %s", err.msg);
 		backup_close(r);
+		/* Packs are named by their content's BLAKE2b-256 (version 1) or SHA-256 (2). */
+		sh("cd '%s/data' && for f in */*; do [ \"$(%s \"$f\" | cut -c1-64)\" = "
+		   "\"${f#*/}\" ] || exit 1; done",
+		   repo, v[i].old_config ? "b2sum -l 256" : "sha256sum");
 		/* Reopened: the same choices are read back and the data opens. */
 		r = open_repo();
 		if (backup_restore(r, s, dst, &ro, &rr, &err) != 0)
