@@ -2,8 +2,9 @@
 snapshots, ls, restore (byte-equal, symlinks, hard links, modes), diff, forget, prune, check,
 keys, streams from a command, a flipped byte found by check (exit 1) with the other files
 still restorable, a wrong passphrase writing nothing, and kill -9 in the middle of a backup
-followed by a run that succeeds and a check that passes, and --one-file-system at a tmpfs
-mounted inside the tree."""
+followed by a run that succeeds and a check that passes, --one-file-system at a tmpfs
+mounted inside the tree, and init's choice of cipher and id hash (the old pair stays a
+version-1 repository)."""
 
 import hashlib
 import json
@@ -274,6 +275,34 @@ def test_backup_usage_errors_exit_2():
     bk(repo, "run", want=2)  # nothing to back up
     bk(repo, "check", "--read-data-subset", "0%", want=2)
     bk(repo, "frobnicate", want=2)
+
+
+def test_backup_init_chooses_cipher_and_id_hash_old_pair_stays_version_1():
+    d = new_tmpdir("bk-cipher")
+    src = os.path.join(d, "src")
+    os.makedirs(src)
+    make_tree(src)
+    old, new = os.path.join(d, "old"), os.path.join(d, "new")
+    bk(old, "init", "--cipher", "xchacha20-poly1305", "--id-hash", "blake2b-256-keyed")
+    bk(new, "init")
+    for repo, version, cipher, id_hash in ((old, 1, "xchacha20-poly1305", "blake2b-256-keyed"),
+                                           (new, 2, "xaes-256-gcm", "hmac-sha256")):
+        with open(os.path.join(repo, "config")) as f:
+            cfg = json.load(f)
+        eq((cfg["version"], cfg["cipher"], cfg["id_hash"]), (version, cipher, id_hash),
+           f"config of {os.path.basename(repo)}")
+        bk(repo, "run", src)
+        target = os.path.join(d, "restore-" + os.path.basename(repo))
+        bk(repo, "restore", "latest", "--target", target)
+        eq(tree_state(os.path.join(target, "src")), tree_state(src),
+           f"tree restored from {os.path.basename(repo)}")
+        bk(repo, "check", "--read-data")
+    # An unknown name is refused before a passphrase is asked for, and nothing is made.
+    bad = os.path.join(d, "bad")
+    p = bk(bad, "init", "--cipher", "rot13", want=2, password=None)
+    check("rot13" in p.stderr and "xaes-256-gcm" in p.stderr, f"message: {p.stderr!r}")
+    check("passphrase" not in p.stderr.lower(), f"asked for a passphrase: {p.stderr!r}")
+    check(not os.path.exists(os.path.join(bad, "config")), "a repository was made")
 
 
 def test_backup_unreadable_file_makes_a_partial_snapshot_exit_1():
