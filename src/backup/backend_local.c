@@ -17,7 +17,7 @@
 
 #include "backup/backup_internal.h"
 
-/* A write of at least DIRECT_MIN bytes from a DIRECT_ALIGN-aligned buffer (blobs.c aligns
+/* A write of at least DIRECT_MIN bytes from a DIRECT_ALIGN-aligned buffer (writer.c aligns
  * pack buffers) goes around the page cache with O_DIRECT, except its unaligned tail: the
  * file is fsync'd at once anyway, and copying about a gigabyte of packs into the cache was
  * a tenth of a first backup's CPU time. File systems without O_DIRECT (tmpfs) refuse it at

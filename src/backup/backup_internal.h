@@ -197,7 +197,7 @@ struct backup_repo {
 	size_t kdf_mem;
 	struct bindex idx;
 	bool idx_loaded;
-	struct backup_writer *w; /* compress/seal/write threads while storing (blobs.c) */
+	struct backup_writer *w; /* compress/seal/write threads while storing (writer.c) */
 	struct idset pending;    /* ids queued or in packs not yet merged into idx */
 	char **index_files;      /* names of index files loaded (for prune) */
 	size_t nindex_files;

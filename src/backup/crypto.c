@@ -7,7 +7,7 @@
  * the last 12 as the GCM nonce. Blob and tree ids are keyed hashes (config "id_hash":
  * BLAKE2b-256 keyed, or HMAC-SHA256) with a key derived from the master key, so an id says
  * nothing about content to someone without the key. Callers: repo.c (files, blobs, keys),
- * blobs.c, restore.c, maint.c. libsodium must be initialised (ward_crypto_init) first.
+ * blobs.c, writer.c, restore.c, maint.c. libsodium must be initialised (ward_crypto_init) first.
  *
  * Threads: sealing, opening and hashing run on the writer and restore threads at once with
  * the same keys. A key struct is read-only after backup_*_key_set; the OpenSSL contexts,
