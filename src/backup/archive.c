@@ -120,6 +120,19 @@ static bool cancelled(struct arch *a) {
 	return a->cancelled;
 }
 
+/* Drops the done head of a queue kept as v[head..n): when it is empty, or once the done part
+ * is at least half, so a run that never drains keeps memory for what waits, not for every
+ * file it has seen. */
+static void compact(void *v, size_t *head, size_t *n, size_t size) {
+	if (*head == *n) {
+		*head = *n = 0;
+	} else if (*head >= *n / 2 && *head >= 64) {
+		memmove(v, (char *)v + *head * size, (*n - *head) * size);
+		*n -= *head;
+		*head = 0;
+	}
+}
+
 /* Gives the files whose chunk ids are all known their content lists, then saves the
  * deferred trees that no longer wait for anything, in order. With wait, first waits for
  * every queued chunk, so everything deferred is saved (before a hard link's ids are copied,
@@ -144,8 +157,7 @@ static int advance(struct arch *a, bool wait, struct ward_err *err) {
 			memcpy(n->content[k], backup_data_id(a->r, p->first + k), BACKUP_ID_LEN);
 	}
 	backup_data_release(a->r, a->pend_head < a->npend ? a->pend[a->pend_head].first : ready);
-	if (a->pend_head == a->npend)
-		a->pend_head = a->npend = 0;
+	compact(a->pend, &a->pend_head, &a->npend, sizeof(*a->pend));
 	for (; a->dq_head < a->ndq; a->dq_head++) {
 		struct deferred *d = &a->dq[a->dq_head];
 		if (d->need > ready)
@@ -160,8 +172,7 @@ static int advance(struct arch *a, bool wait, struct ward_err *err) {
 			return rc;
 		}
 	}
-	if (a->dq_head == a->ndq)
-		a->dq_head = a->ndq = 0;
+	compact(a->dq, &a->dq_head, &a->ndq, sizeof(*a->dq));
 	backup_data_added(a->r, &added, &blobs);
 	a->st.bytes_added = added - a->added0;
 	a->st.blobs_added = blobs - a->added_blobs0;
@@ -184,8 +195,8 @@ static void defer_tree(struct arch *a, struct backup_tree *t, struct backup_tree
 	d->need = a->tickets;
 }
 
-/* Chunks everything from fd and queues the chunks; their ids reach t->v[idx] at the next
- * resolve. Returns 0, a negative rc (repository failure or cancel), or a positive errno for
+/* Chunks everything from fd and queues the chunks; their ids reach t->v[idx] through
+ * advance. Returns 0, a negative rc (repository failure or cancel), or a positive errno for
  * a read error of the source. */
 static int chunk_fd(struct arch *a, int fd, struct backup_tree *t, size_t idx, uint64_t *nread,
                     const char *path, struct ward_err *err) {

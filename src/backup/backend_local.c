@@ -342,12 +342,13 @@ static void l_prefetch(struct backup_backend *be, enum backup_ftype t, const cha
                        uint64_t off, size_t len) {
 	struct local *l = be->ctx;
 	struct buf path = BUF_INIT;
-	int fd;
+	struct cached_fd *c;
 
-	if (file_path(l, t, name, &path, NULL) == 0 &&
-	    (fd = open(path.data, O_RDONLY | O_CLOEXEC)) >= 0) {
-		posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
-		close(fd);
+	/* Through the read cache: the read that follows finds the pack open. */
+	if (t == BACKUP_FT_DATA && file_path(l, t, name, &path, NULL) == 0 &&
+	    (c = pack_fd_get(l, name, path.data)) != NULL) {
+		posix_fadvise(c->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+		pack_fd_put(l, c);
 	}
 	buf_free(&path);
 }

@@ -185,8 +185,8 @@ int backup_diff(struct backup_repo *r, const struct backup_snapshot *a,
 }
 
 /* ---- restore ---- */
-/* Workers writing file contents: decryption, decompression and writes of several files
- * overlap. Files queued at most: bounds open descriptors. */
+/* Workers creating and writing files: decryption, decompression and writes of several
+ * files overlap. Files queued at most: bounds memory, and how far ahead the walk prefetches. */
 #define RESTORE_THREADS 2
 #define RESTORE_QUEUE   64
 
@@ -235,7 +235,7 @@ struct rst {
 	struct link_seen *links;
 	size_t nlinks;
 	struct dir_done *dirs;
-	size_t ndirs;
+	size_t ndirs, dirs_cap;
 	bool root;
 	size_t target_len; /* of the target directory prefix in dst */
 	/* Files are created and written by worker threads, so creating many small files
@@ -716,7 +716,10 @@ static int restore_node(struct rst *s, const struct backup_node *n, struct buf *
 		rc = restore_dir(s, n, dst, spath, selected, err);
 		if (selected && rc == 0) {
 			struct dir_done *d;
-			s->dirs = ward_xrealloc(s->dirs, (s->ndirs + 1) * sizeof(*s->dirs));
+			if (s->ndirs == s->dirs_cap) {
+				s->dirs_cap = s->dirs_cap ? 2 * s->dirs_cap : 64;
+				s->dirs = ward_xrealloc(s->dirs, s->dirs_cap * sizeof(*s->dirs));
+			}
 			d = &s->dirs[s->ndirs++];
 			d->path = ward_strdup(dst->data);
 			d->meta = *n;
